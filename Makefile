@@ -1,0 +1,60 @@
+# The workbook's commands.  `make lab` and `make test` are the two a newcomer needs;
+# both create the virtual environment on first use and reuse it afterwards.
+#
+#   make lab          student versions of every assignment in ./workspace, opened in JupyterLab
+#   make test         the whole test suite (course_utils, notebooks, the nbgrader pipeline)
+#   make release      [A=01_backprop]  instructor: student versions into grading/release/
+#   make autograde    A=01_backprop    instructor: grade grading/submitted/*/A
+#   make scores       A=01_backprop    instructor: per-cell scores from the gradebook
+#   make feedback     A=01_backprop    instructor: feedback HTML, hidden tests removed
+#   make export                        instructor: grades to grading/grades.csv
+#   make formgrader                    instructor: JupyterLab with nbgrader's formgrader for manual grading
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.workbook-installed
+RUN    := PATH="$(abspath $(BIN)):$$PATH" MPLBACKEND=Agg
+A      ?=
+
+.PHONY: env lab test release autograde scores feedback export formgrader clean
+
+env: $(STAMP)
+	@# course_utils is installed in editable mode; re-point it if this checkout moved.
+	@$(PY) -c "import os, sys, course_utils; sys.exit(os.path.dirname(os.path.dirname(os.path.realpath(course_utils.__file__))) != os.path.realpath('.'))" 2>/dev/null \
+	  || $(PY) -m pip install --quiet --no-deps -e .
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+lab: env
+	$(RUN) $(PY) grading/course.py student --dest workspace
+	$(RUN) $(BIN)/jupyter lab --notebook-dir=workspace
+
+test: env
+	$(RUN) $(PY) -m pytest -n 2
+
+release: env
+	$(RUN) $(PY) grading/course.py release $(A)
+
+autograde: env
+	$(RUN) $(PY) grading/course.py autograde $(A)
+
+scores: env
+	$(RUN) $(PY) grading/course.py scores $(A)
+
+feedback: env
+	$(RUN) $(PY) grading/course.py feedback $(A)
+
+export: env
+	$(RUN) $(PY) grading/course.py export
+
+formgrader: env
+	cd grading && $(RUN) $(abspath $(BIN))/jupyter lab
+
+clean:
+	rm -rf grading/release grading/submitted grading/autograded grading/feedback grading/gradebook.db grading/grades.csv

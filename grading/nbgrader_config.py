@@ -1,0 +1,70 @@
+"""nbgrader configuration for the workbook course.
+
+nbgrader reads this file when it is started from the ``grading/`` folder (the
+instructor CLI ``grading/course.py`` and the Makefile targets do that for you).
+
+Layout, relative to the repository root:
+
+* ``notebooks/<assignment>/``          source notebooks (solutions + hidden tests), in git
+* ``grading/release/<assignment>/``    student versions, generated
+* ``grading/submitted/<student>/<assignment>/``   collected submissions
+* ``grading/autograded/...``, ``grading/feedback/...``   generated
+* ``grading/gradebook.db``              the SQLite gradebook (set ``WORKBOOK_DB_URL`` to use another database)
+
+Everything generated is git-ignored.  The environment variable
+``WORKBOOK_COURSE_ROOT`` points the whole layout at another folder (the test
+suite uses it to grade in a temporary directory).
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)  # for the workbook's own feedback preprocessor
+
+ROOT = os.path.abspath(os.environ.get("WORKBOOK_COURSE_ROOT", os.path.dirname(HERE)))
+
+c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
+
+c.CourseDirectory.course_id = "dl-workbook"
+c.CourseDirectory.root = ROOT
+c.CourseDirectory.source_directory = "notebooks"
+c.CourseDirectory.release_directory = os.path.join("grading", "release")
+c.CourseDirectory.submitted_directory = os.path.join("grading", "submitted")
+c.CourseDirectory.autograded_directory = os.path.join("grading", "autograded")
+c.CourseDirectory.feedback_directory = os.path.join("grading", "feedback")
+c.CourseDirectory.db_url = os.environ.get(
+    "WORKBOOK_DB_URL", "sqlite:///" + os.path.join(ROOT, "grading", "gradebook.db")
+)
+# Only notebooks are assignment material; data ships with the repo and
+# course_utils is an installed package, so nothing else needs copying.
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store", "*.png", "*.npz",
+]
+
+# Student stubs.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Autograding: each cell gets two minutes (the longest cell, training the
+# network, takes a few seconds); a cell that exceeds it is interrupted and
+# scores 0 while the remaining cells still run.  One crashing cell never stops
+# the others.  A submission that kills its kernel (a segfault, ``os._exit``)
+# is abandoned by nbgrader: it keeps 0 points, its cells are marked for manual
+# grading, and the other submissions are graded as usual.
+c.Execute.timeout = int(os.environ.get("WORKBOOK_CELL_TIMEOUT", "120"))
+c.Execute.interrupt_on_timeout = True
+c.Execute.extra_arguments = []
+# Headless execution: no progress bars on stderr, no interactive backend.
+os.environ.setdefault("COURSE_UTILS_NO_PROGRESS", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+# Known harmless stderr noise that must not cost a student points.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"(Matplotlib is building the font cache|FigureCanvasAgg is non-interactive)"
+
+# Feedback: show results, points and messages, never the hidden tests.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "workbook_feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
