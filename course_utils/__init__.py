@@ -1,0 +1,91 @@
+"""Shared helpers for the deep-learning workbook.
+
+Modules
+-------
+checks
+    Comparisons for graded cells that explain what is wrong
+    (``check_array``, ``check_scalar``, ``check_shape``, ``check_grads``,
+    ``check_true``, ``rel_error``, ``CheckFailure``).
+gradcheck
+    Numerical gradients by central differences and a checker for layer
+    backward passes.
+data
+    Seeding, the 8x8 digits split into train/val/test, toy 2-D data sets and
+    a loader for MNIST, Fashion-MNIST and CIFAR-10 files.
+plotting
+    Live training curves for notebooks, image grids, decision regions,
+    static curve plots.
+progress
+    tqdm progress bars that can be switched off for grading and tests.
+training
+    A minibatch training loop for NumPy models and ``get_device`` for PyTorch.
+
+Importing the package is cheap: it loads NumPy and these small modules
+only; matplotlib, tqdm, scikit-learn, IPython, torch and torchvision are
+imported inside the functions that need them. Import the package before any
+student code runs, so that ``checks`` captures the genuine NumPy functions.
+
+Note that ``course_utils.progress`` is the *function* ``progress``; the
+module of the same name is ``sys.modules["course_utils.progress"]``.
+"""
+
+from .checks import (
+    CheckFailure,
+    check_array,
+    check_grads,
+    check_scalar,
+    check_shape,
+    check_true,
+    rel_error,
+)
+from .data import (
+    blobs,
+    gaussian_ring,
+    load_digits,
+    load_torchvision_dataset,
+    make_rng,
+    seed_everything,
+    spirals,
+    two_moons,
+)
+from .gradcheck import (
+    check_layer_gradients,
+    eval_numerical_gradient,
+    eval_numerical_gradient_array,
+    grad_check_sparse,
+)
+from .plotting import LiveCurves, image_grid, plot_curves, plot_decision_regions
+from .progress import progress
+from .training import accuracy, get_device, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckFailure",
+    "rel_error",
+    "check_array",
+    "check_scalar",
+    "check_shape",
+    "check_grads",
+    "check_true",
+    "eval_numerical_gradient",
+    "eval_numerical_gradient_array",
+    "grad_check_sparse",
+    "check_layer_gradients",
+    "make_rng",
+    "seed_everything",
+    "load_digits",
+    "gaussian_ring",
+    "two_moons",
+    "blobs",
+    "spirals",
+    "load_torchvision_dataset",
+    "LiveCurves",
+    "image_grid",
+    "plot_decision_regions",
+    "plot_curves",
+    "progress",
+    "accuracy",
+    "train",
+    "get_device",
+]
