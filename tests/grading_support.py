@@ -1,0 +1,226 @@
+"""Build student submissions from a source notebook and grade them with the real nbgrader.
+
+A *fixture submission* is the reference solution with one deliberate change:
+``Mutation(cell, old, new)`` replaces text inside one answer cell (the way a
+student's plausible mistake differs from the right answer), ``Replace(cell,
+source)`` swaps the whole cell, ``Delete(cell)`` removes a cell.  Each
+``Submission`` states which grade cells must score zero (``fails``); every
+other autograded cell must keep full marks.  The per-assignment lists live in
+``tests/fixtures/<assignment>.py`` and are the template for new assignments.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[1]
+COURSE_CLI = REPO / "grading" / "course.py"
+SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+# ---------------------------------------------------------------- notebook access
+def nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def source_notebook(assignment: str) -> tuple[Path, nbformat.NotebookNode]:
+    paths = sorted((REPO / "notebooks" / assignment).glob("*.ipynb"))
+    assert len(paths) == 1, f"expected one notebook in notebooks/{assignment}, found {paths}"
+    return paths[0], nbformat.read(paths[0], as_version=4)
+
+
+def autograded_cells(nb) -> dict[str, float]:
+    """grade_id -> points of the autograded (code test) cells."""
+    return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c).get("points", 0))
+            for c in nb.cells
+            if nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution")
+            and c.cell_type == "code"}
+
+
+def regions(source: str, begin: str, end: str) -> list[list[str]]:
+    """The lines strictly inside each begin/end region of a cell."""
+    out, current = [], None
+    for line in source.splitlines():
+        if line.strip() == begin:
+            current = []
+        elif line.strip() == end and current is not None:
+            out.append(current)
+            current = None
+        elif current is not None:
+            current.append(line)
+    return out
+
+
+def strip_delimiters(source: str) -> str:
+    """An answer cell as a student who solved it would leave it: no solution markers."""
+    return "\n".join(line for line in source.splitlines()
+                     if line.strip() not in (SOLUTION_BEGIN, SOLUTION_END))
+
+
+# ---------------------------------------------------------------- fixture submissions
+@dataclass(frozen=True)
+class Mutation:
+    """Replace ``old`` by ``new`` in answer cell ``cell`` (``old`` must occur)."""
+    cell: str
+    old: str
+    new: str
+    count: int = 1  # how many occurrences to replace (0: all)
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Replace the whole source of cell ``cell``."""
+    cell: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Delete cell ``cell`` from the submission."""
+    cell: str
+
+
+@dataclass(frozen=True)
+class Submission:
+    name: str
+    changes: tuple = ()
+    fails: frozenset = field(default_factory=frozenset)
+    why: str = ""
+    blank: bool = False          # the untouched release
+    crashes_kernel: bool = False  # nbgrader abandons the submission: every cell 0
+
+
+def build_submission(release_nb, source_nb, sub: Submission):
+    """The submitted notebook for ``sub``: the release with the reference answers filled in, then ``sub.changes``."""
+    nb = nbformat.from_dict(release_nb)  # deep copy
+    if sub.blank:
+        return nb
+    answers = {nbgrader_meta(c)["grade_id"]: c.source for c in source_nb.cells
+               if nbgrader_meta(c).get("solution")}
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        if meta.get("solution"):
+            cell.source = strip_delimiters(answers[meta["grade_id"]])
+    by_id = {nbgrader_meta(c).get("grade_id"): c for c in nb.cells if nbgrader_meta(c).get("grade_id")}
+    for change in sub.changes:
+        if change.cell not in by_id:
+            raise KeyError(f"fixture {sub.name}: no cell {change.cell!r} in the notebook")
+        cell = by_id[change.cell]
+        if isinstance(change, Mutation):
+            if change.old not in cell.source:
+                raise ValueError(f"fixture {sub.name}: {change.old!r} not found in cell {change.cell!r}; "
+                                 "update the fixture to the current reference solution")
+            cell.source = cell.source.replace(change.old, change.new, change.count or -1)
+        elif isinstance(change, Replace):
+            cell.source = change.source
+        elif isinstance(change, Delete):
+            nb.cells.remove(cell)
+        else:
+            raise TypeError(change)
+    return nb
+
+
+# ---------------------------------------------------------------- the real pipeline
+def course_env(root: Path, cell_timeout: int) -> dict:
+    env = dict(os.environ)
+    env["WORKBOOK_COURSE_ROOT"] = str(root)
+    env["WORKBOOK_CELL_TIMEOUT"] = str(cell_timeout)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["COURSE_UTILS_NO_PROGRESS"] = "1"
+    env["MPLBACKEND"] = "Agg"
+    env.pop("WORKBOOK_DB_URL", None)
+    return env
+
+
+def course(root: Path, *args: str, cell_timeout: int = 60, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``grading/course.py ARGS`` against the course rooted at ``root``."""
+    proc = subprocess.run([sys.executable, str(COURSE_CLI), *args], env=course_env(root, cell_timeout),
+                          capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"course.py {' '.join(args)} exited {proc.returncode}\n"
+                             f"{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def new_course_root(base: Path, assignment: str) -> Path:
+    """A course root holding a copy of one source assignment."""
+    root = base
+    shutil.copytree(REPO / "notebooks" / assignment, root / "notebooks" / assignment,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    return root
+
+
+def grade_submissions(tmp: Path, assignment: str, submissions: list[Submission], jobs: int = 2,
+                      cell_timeout: int = 60) -> dict:
+    """Release ``assignment``, submit every fixture and autograde, split over ``jobs`` course roots run at once.
+
+    Returns ``{"scores": {name: {cell: score}}, "release": notebook, "roots": [...], "logs": {...}}``.
+    """
+    jobs = max(1, min(jobs, len(submissions)))
+    groups = [submissions[i::jobs] for i in range(jobs)]
+    _, source_nb = source_notebook(assignment)
+
+    def run(index: int):
+        root = new_course_root(tmp / f"course{index}", assignment)
+        course(root, "release", assignment, cell_timeout=cell_timeout)
+        release_path = next((root / "grading" / "release" / assignment).glob("*.ipynb"))
+        release_nb = nbformat.read(release_path, as_version=4)
+        for sub in groups[index]:
+            nb = build_submission(release_nb, source_nb, sub)
+            path = tmp / "build" / sub.name / release_path.name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, path)
+            course(root, "submit", sub.name, str(path), "--assignment", assignment)
+        proc = course(root, "autograde", assignment, cell_timeout=cell_timeout, check=False)
+        table = course(root, "scores", assignment, "--json").stdout
+        return root, release_nb, proc, table
+
+    import json
+    out = {"scores": {}, "roots": [], "logs": {}, "release": None}
+    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+        for root, release_nb, proc, table in pool.map(run, range(jobs)):
+            out["roots"].append(root)
+            out["release"] = release_nb
+            out["logs"][str(root)] = proc.stdout + proc.stderr
+            for student, notebooks in json.loads(table).items():
+                (cells,) = notebooks.values()
+                out["scores"][student] = {k: v["score"] for k, v in cells.items()}
+    return out
+
+
+def hidden_test_lines(source_nb, min_len: int = 12) -> list[str]:
+    """Distinctive lines of hidden test code (long enough not to appear by chance)."""
+    lines = []
+    for cell in source_nb.cells:
+        for region in regions(cell.source, HIDDEN_BEGIN, HIDDEN_END):
+            lines += [ln.strip() for ln in region if len(ln.strip()) >= min_len
+                      and not ln.strip().startswith("#")]
+    return lines
+
+
+def solution_lines(source_nb, min_len: int = 12) -> list[str]:
+    """Distinctive lines of solution code."""
+    lines = []
+    for cell in source_nb.cells:
+        if not nbgrader_meta(cell).get("solution"):
+            continue
+        for region in regions(cell.source, SOLUTION_BEGIN, SOLUTION_END):
+            lines += [ln.strip() for ln in region if len(ln.strip()) >= min_len
+                      and not ln.strip().startswith("#")]
+    return lines
+
+
+def html_text(path: Path) -> str:
+    import html
+    raw = path.read_text(encoding="utf-8")
+    body = re.sub(r"<style.*?</style>|<script.*?</script>", "", raw, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", "", body))

@@ -1,0 +1,145 @@
+"""The instructor tooling on a tiny assignment: course.py, robustness of autograding, the feedback filter.
+
+A two-function toy assignment is enough to show that a submission that loops
+forever, crashes its kernel, raises, or deletes cells never stops the grading
+of other cells or other students, and that feedback hides hidden tests.
+"""
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from grading_support import (Delete, Mutation, Replace, Submission, build_submission, course,
+                             html_text)
+
+pytestmark = pytest.mark.grading
+
+
+def _meta(**kw):
+    meta = {"grade": False, "locked": False, "schema_version": 3, "solution": False, "task": False}
+    meta.update(kw)
+    return {"nbgrader": meta}
+
+
+def toy_notebook():
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Toy assignment"),
+        nbformat.v4.new_code_cell("import numpy as np\nfrom course_utils import check_array"),
+        nbformat.v4.new_code_cell(
+            "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * np.asarray(x, dtype=float)\n"
+            "    ### END SOLUTION", metadata=_meta(grade_id="double", solution=True)),
+        nbformat.v4.new_code_cell(
+            "check_array('double', double([1.0, 2.0]), np.array([2.0, 4.0]))\n"
+            "### BEGIN HIDDEN TESTS\n"
+            "secret_input_vector = np.array([3.0, -7.5, 11.25])\n"
+            "check_array('double', double(secret_input_vector), secret_input_vector * 2)\n"
+            "### END HIDDEN TESTS",
+            metadata=_meta(grade_id="test_double", grade=True, locked=True, points=2)),
+        nbformat.v4.new_code_cell(
+            "def square(x):\n    ### BEGIN SOLUTION\n    return np.asarray(x, dtype=float) ** 2\n"
+            "    ### END SOLUTION", metadata=_meta(grade_id="square", solution=True)),
+        nbformat.v4.new_code_cell(
+            "check_array('square', square([3.0]), np.array([9.0]))",
+            metadata=_meta(grade_id="test_square", grade=True, locked=True, points=1)),
+        nbformat.v4.new_markdown_cell("Why?"),
+        nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\nBecause.\n### END SOLUTION",
+                                      metadata=_meta(grade_id="q_why", grade=True, solution=True, points=1)),
+    ]
+    return nb
+
+
+SUBMISSIONS = [
+    Submission("reference"),
+    Submission("blank", blank=True),
+    Submission("hidden_bug", (Mutation("double", "return 2 * np.asarray(x, dtype=float)",
+                                       "x = np.asarray(x, dtype=float)\n    return 2 * x if x.size < 3 else x"),),
+               fails=frozenset({"test_double"})),
+    Submission("loops_forever", (Replace("double", "def double(x):\n    while True:\n        pass"),),
+               fails=frozenset({"test_double"})),
+    Submission("raises", (Replace("square", "def square(x):\n    raise RuntimeError('oops')"),),
+               fails=frozenset({"test_square"})),
+    Submission("deletes_test_cell", (Delete("test_square"),), fails=frozenset({"test_square"})),
+    Submission("kills_kernel", (Replace("square", "import os\nos._exit(1)"),), crashes_kernel=True),
+]
+
+
+@pytest.fixture(scope="module")
+def toy_course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toycourse")
+    src = root / "notebooks" / "00_toy" / "toy.ipynb"
+    src.parent.mkdir(parents=True)
+    nbformat.write(toy_notebook(), src)
+    course(root, "release", "00_toy")
+    release = nbformat.read(root / "grading" / "release" / "00_toy" / "toy.ipynb", as_version=4)
+    for sub in SUBMISSIONS:
+        path = root / "incoming" / f"{sub.name}-download.ipynb"  # LMS-style renamed file
+        path.parent.mkdir(exist_ok=True)
+        nbformat.write(build_submission(release, toy_notebook(), sub), path)
+        course(root, "submit", sub.name, str(path), "--assignment", "00_toy")
+    proc = course(root, "autograde", "00_toy", cell_timeout=5, check=False)
+    import json
+    scores = json.loads(course(root, "scores", "00_toy", "--json").stdout)
+    return root, proc, {s: next(iter(nbs.values())) for s, nbs in scores.items()}
+
+
+def test_release_strips_solutions_and_hidden_tests(toy_course):
+    root, _, _ = toy_course
+    text = (root / "grading" / "release" / "00_toy" / "toy.ipynb").read_text()
+    assert "secret_input_vector" not in text and "2 * np.asarray" not in text
+    assert "raise NotImplementedError" in text and "YOUR ANSWER HERE" in text
+
+
+def test_submit_stores_under_the_assignment_notebook_name(toy_course):
+    root, _, _ = toy_course
+    assert (root / "grading" / "submitted" / "hidden_bug" / "00_toy" / "toy.ipynb").exists()
+
+
+@pytest.mark.parametrize("sub", SUBMISSIONS, ids=lambda s: s.name)
+def test_each_submission_scores_as_expected(toy_course, sub):
+    _, proc, scores = toy_course
+    got = {k: v["score"] for k, v in scores[sub.name].items() if v["cell_type"] == "code"}
+    full = {"test_double": 2.0, "test_square": 1.0}
+    if sub.blank or sub.crashes_kernel:
+        assert got == {k: 0.0 for k in full}, got
+        return
+    for cell, points in full.items():
+        assert got[cell] == (0.0 if cell in sub.fails else points), (sub.name, got)
+
+
+def test_a_dead_kernel_is_reported_but_others_are_graded(toy_course):
+    _, proc, scores = toy_course
+    assert proc.returncode == 1 and "could not be graded" in proc.stderr
+    assert scores["kills_kernel"]["test_double"]["needs_manual_grade"]
+    assert scores["reference"]["test_double"]["score"] == 2.0
+
+
+def test_feedback_hides_hidden_code_but_reports_the_failure(toy_course):
+    root, _, _ = toy_course
+    course(root, "feedback", "00_toy", "--student", "hidden_bug")
+    text = html_text(root / "grading" / "feedback" / "hidden_bug" / "00_toy" / "toy.html")
+    assert "secret_input_vector" not in text and "HIDDEN TESTS" not in text
+    assert "A hidden test failed" in text and "double" in text
+    assert "11.25" not in text and "22.5" not in text, "hidden inputs or expected values leaked"
+
+
+def test_student_workspace_is_never_overwritten(tmp_path):
+    root = tmp_path
+    src = root / "notebooks" / "00_toy" / "toy.ipynb"
+    src.parent.mkdir(parents=True)
+    nbformat.write(toy_notebook(), src)
+    dest = root / "workspace"
+    course(root, "student", "--dest", str(dest))
+    mine = dest / "00_toy" / "toy.ipynb"
+    assert "raise NotImplementedError" in mine.read_text()
+    mine.write_text(mine.read_text().replace("raise NotImplementedError()", "return 42"))
+    course(root, "student", "--dest", str(dest))
+    assert "return 42" in mine.read_text()
+
+
+def test_unknown_assignment_is_a_clear_error(tmp_path):
+    (tmp_path / "notebooks" / "00_toy").mkdir(parents=True)
+    nbformat.write(toy_notebook(), tmp_path / "notebooks" / "00_toy" / "toy.ipynb")
+    proc = course(tmp_path, "autograde", "99_nothing", check=False)
+    assert proc.returncode != 0 and "unknown assignment '99_nothing'" in proc.stderr
