@@ -9,16 +9,17 @@
 #   make feedback     A=01_backprop    instructor: feedback HTML, hidden tests removed
 #   make export                        instructor: grades to grading/grades.csv
 #   make formgrader                    instructor: JupyterLab with nbgrader's formgrader for manual grading
+#   make report                        notebook run times, accuracies and autograde time per submission
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.workbook-installed
-RUN    := PATH="$(abspath $(BIN)):$$PATH" MPLBACKEND=Agg
+RUN    := PATH="$(abspath $(BIN)):$$PATH"
 A      ?=
 
-.PHONY: env lab test release autograde scores feedback export formgrader clean
+.PHONY: env lab test release autograde scores feedback export formgrader report clean
 
 env: $(STAMP)
 	@# course_utils is installed in editable mode; re-point it if this checkout moved.
@@ -36,7 +37,7 @@ lab: env
 	$(RUN) $(BIN)/jupyter lab --notebook-dir=workspace
 
 test: env
-	$(RUN) $(PY) -m pytest -n 2
+	$(RUN) MPLBACKEND=Agg $(PY) -m pytest
 
 release: env
 	$(RUN) $(PY) grading/course.py release $(A)
@@ -55,6 +56,9 @@ export: env
 
 formgrader: env
 	cd grading && $(RUN) $(abspath $(BIN))/jupyter lab
+
+report: env
+	$(RUN) MPLBACKEND=Agg $(PY) grading/report.py
 
 clean:
 	rm -rf grading/release grading/submitted grading/autograded grading/feedback grading/gradebook.db grading/grades.csv

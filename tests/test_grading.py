@@ -1,0 +1,195 @@
+"""The grading pipeline, end to end, through the real nbgrader commands.
+
+For every assignment with a fixture set in ``tests/fixtures/<assignment>.py``:
+
+* the release holds no solution code and no hidden-test code;
+* the reference solution, submitted as a student, scores full marks;
+* the untouched release scores zero on every autograded cell;
+* each plausible buggy submission loses exactly the cells it names (those of
+  the function it breaks) and keeps every other cell;
+* feedback shows results and messages but no hidden test code.
+
+All submissions of an assignment are graded in one go (split over two course
+roots run side by side), then the tests read the gradebook.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+from grading_support import (REPO, Submission, autograded_cells, course, grade_submissions,
+                             hidden_test_lines, html_text, nbgrader_meta, solution_lines,
+                             source_notebook)
+
+pytestmark = pytest.mark.grading
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ASSIGNMENTS = sorted(p.name for p in (REPO / "notebooks").iterdir() if p.is_dir())
+
+
+def load_fixtures(assignment: str) -> list[Submission]:
+    path = FIXTURES / f"{assignment}.py"
+    spec = importlib.util.spec_from_file_location(f"fixtures_{assignment}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.SUBMISSIONS)
+
+
+def all_submissions(assignment: str) -> list[Submission]:
+    return [Submission("reference"), Submission("blank", blank=True), *load_fixtures(assignment)]
+
+
+CASES = [(a, s.name) for a in ASSIGNMENTS if (FIXTURES / f"{a}.py").exists()
+         for s in load_fixtures(a)]
+
+
+def test_every_assignment_has_a_fixture_set():
+    missing = [a for a in ASSIGNMENTS if not (FIXTURES / f"{a}.py").exists()]
+    assert not missing, f"assignments without tests/fixtures/<assignment>.py: {missing}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_fixture_set_covers_every_graded_function(assignment):
+    _, nb = source_notebook(assignment)
+    functions = [nbgrader_meta(c)["grade_id"] for c in nb.cells
+                 if nbgrader_meta(c).get("solution") and c.cell_type == "code"]
+    tests = autograded_cells(nb)
+    subs = load_fixtures(assignment)
+    for fn in functions:
+        own = {t for t in tests if t.startswith(f"test_{fn}_") or t == f"test_{fn}"}
+        assert own, f"{fn} has no test cell named test_{fn}[_...]"
+        assert any(s.fails & own for s in subs if not s.crashes_kernel), \
+            f"no buggy fixture submission breaks {fn}"
+    for sub in subs:
+        assert sub.fails <= set(tests), f"{sub.name} names unknown cells {set(sub.fails) - set(tests)}"
+        if sub.crashes_kernel:
+            continue
+        targets = {c.cell for c in sub.changes}
+        assert sub.fails, f"{sub.name} must lose some points"
+        for cell in sub.fails:
+            assert any(cell.startswith(f"test_{t}") for t in targets), \
+                f"{sub.name}: {cell} is not a test of the changed function(s) {targets}"
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Grade every fixture submission of every assignment once for the whole module."""
+    results = {}
+    jobs = int(os.environ.get("WORKBOOK_GRADING_JOBS", "2"))
+    for assignment in ASSIGNMENTS:
+        if not (FIXTURES / f"{assignment}.py").exists():
+            continue
+        tmp = tmp_path_factory.mktemp(assignment)
+        results[assignment] = grade_submissions(tmp, assignment, all_submissions(assignment), jobs=jobs)
+    return results
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_release_has_no_solutions_and_no_hidden_tests(graded, assignment):
+    _, source = source_notebook(assignment)
+    release = graded[assignment]["release"]
+    text = "\n".join(c.source for c in release.cells)
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
+                   "Mark scheme"):
+        assert marker not in text, f"release contains {marker!r}"
+    public = "\n".join(c.source for c in release.cells)
+    leaked = [ln for ln in solution_lines(source) + hidden_test_lines(source)
+              if ln in public and not _also_public_in_source(source, ln)]
+    assert not leaked, f"release leaks solution/hidden lines: {leaked[:5]}"
+    # every answer cell is a stub, every written answer is blank
+    for cell in release.cells:
+        meta = nbgrader_meta(cell)
+        if meta.get("solution"):
+            stub = "raise NotImplementedError" if cell.cell_type == "code" else "YOUR ANSWER HERE"
+            assert stub in cell.source, f"answer cell {meta['grade_id']} is not a stub"
+
+
+def _also_public_in_source(source_nb, line: str) -> bool:
+    """A line that also appears outside solution/hidden regions is not a leak."""
+    from grading_support import HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, SOLUTION_END
+    for cell in source_nb.cells:
+        inside = False
+        for ln in cell.source.splitlines():
+            s = ln.strip()
+            if s in (SOLUTION_BEGIN, HIDDEN_BEGIN):
+                inside = True
+            elif s in (SOLUTION_END, HIDDEN_END):
+                inside = False
+            elif not inside and s == line:
+                return True
+    return False
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_reference_scores_full_marks(graded, assignment):
+    _, source = source_notebook(assignment)
+    expected = autograded_cells(source)
+    got = graded[assignment]["scores"]["reference"]
+    lost = {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
+    assert not lost, f"reference solution lost points (got, max): {lost}\n{_log(graded, assignment)}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_untouched_release_scores_zero(graded, assignment):
+    _, source = source_notebook(assignment)
+    got = graded[assignment]["scores"]["blank"]
+    earned = {k: got.get(k) for k in autograded_cells(source) if got.get(k)}
+    assert not earned, f"the blank release earned points: {earned}"
+
+
+@pytest.mark.parametrize("assignment,name", CASES)
+def test_buggy_submission_loses_exactly_its_points(graded, assignment, name):
+    _, source = source_notebook(assignment)
+    sub = next(s for s in load_fixtures(assignment) if s.name == name)
+    expected = autograded_cells(source)
+    got = graded[assignment]["scores"][name]
+    if sub.crashes_kernel:
+        assert all(got.get(k, 0) == 0 for k in expected), f"{name}: {got}"
+        return
+    should_fail = {k: got.get(k) for k in sub.fails if got.get(k) != 0}
+    should_pass = {k: got.get(k) for k, v in expected.items() if k not in sub.fails and got.get(k) != v}
+    assert not should_fail, f"{name} ({sub.why}) kept points on {should_fail}"
+    assert not should_pass, f"{name} ({sub.why}) lost points it should keep: {should_pass}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_feedback_shows_results_but_no_hidden_tests(graded, assignment):
+    _, source = source_notebook(assignment)
+    hidden = hidden_test_lines(source)
+    assert hidden, "the assignment has no hidden tests"
+    root = graded[assignment]["roots"][0]
+    course(root, "feedback", assignment)
+    pages = sorted((root / "grading" / "feedback").rglob("*.html"))
+    assert pages, "no feedback generated"
+    for page in pages:
+        text = html_text(page)
+        assert "HIDDEN TESTS" not in text, page
+        leaked = [ln for ln in hidden if ln in text and not _outside_hidden_tests(source, ln)]
+        assert not leaked, f"{page.parent.parent.name}: feedback shows hidden lines {leaked[:3]}"
+        assert "Score:" in text
+    # a failing submission's feedback says what went wrong
+    failing = [p for p in pages if p.parent.parent.name not in ("reference", "blank")]
+    assert any("Error" in html_text(p) for p in failing)
+
+
+def _outside_hidden_tests(source_nb, line: str) -> bool:
+    """A hidden-test line that also occurs elsewhere (e.g. in the student's own answer) is no leak."""
+    from grading_support import HIDDEN_BEGIN, HIDDEN_END
+    for cell in source_nb.cells:
+        inside = False
+        for ln in cell.source.splitlines():
+            s = ln.strip()
+            if s == HIDDEN_BEGIN:
+                inside = True
+            elif s == HIDDEN_END:
+                inside = False
+            elif not inside and s == line:
+                return True
+    return False
+
+
+def _log(graded, assignment) -> str:
+    return "\n".join(v[-4000:] for v in graded[assignment]["logs"].values())
