@@ -106,20 +106,8 @@ def eval_numerical_gradient(f, x, h=1e-5):
         If ``h <= 0`` or ``f`` returns more than one number.
     """
     _require_callable(f, "f")
-    _require_float64(x, "x")
-    h = _require_step(h)
-    grad = np.zeros_like(x)
-    for ix in np.ndindex(x.shape):
-        old = x[ix]
-        try:
-            x[ix] = old + h
-            f_plus = _scalar_output(f(x))
-            x[ix] = old - h
-            f_minus = _scalar_output(f(x))
-        finally:
-            x[ix] = old
-        grad[ix] = (f_plus - f_minus) / (2.0 * h)
-    return grad
+    # The scalar case is the array case with a 0-d output and upstream gradient 1.
+    return eval_numerical_gradient_array(lambda v: np.array(_scalar_output(f(v))), x, np.array(1.0), h=h)
 
 
 def eval_numerical_gradient_array(f, x, df, h=1e-5):
