@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from grading_support import (REPO, Submission, autograded_cells, course, grade_submissions,
+from grading_support import (HIDDEN_BEGIN, HIDDEN_END, REPO, SOLUTION_BEGIN, SOLUTION_END,
+                             Submission, autograded_cells, course, grade_submissions,
                              hidden_test_lines, html_text, nbgrader_meta, solution_lines,
                              source_notebook)
 
@@ -107,20 +108,29 @@ def test_release_has_no_solutions_and_no_hidden_tests(graded, assignment):
             assert stub in cell.source, f"answer cell {meta['grade_id']} is not a stub"
 
 
-def _also_public_in_source(source_nb, line: str) -> bool:
-    """A line that also appears outside solution/hidden regions is not a leak."""
-    from grading_support import HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, SOLUTION_END
+def _occurs_outside(source_nb, line: str, begins: tuple, ends: tuple) -> bool:
+    """Whether ``line`` occurs in the source notebook outside every begin/end region given."""
     for cell in source_nb.cells:
         inside = False
         for ln in cell.source.splitlines():
             s = ln.strip()
-            if s in (SOLUTION_BEGIN, HIDDEN_BEGIN):
+            if s in begins:
                 inside = True
-            elif s in (SOLUTION_END, HIDDEN_END):
+            elif s in ends:
                 inside = False
             elif not inside and s == line:
                 return True
     return False
+
+
+def _also_public_in_source(source_nb, line: str) -> bool:
+    """A solution/hidden line that also appears in the public part of the notebook is no leak."""
+    return _occurs_outside(source_nb, line, (SOLUTION_BEGIN, HIDDEN_BEGIN), (SOLUTION_END, HIDDEN_END))
+
+
+def _outside_hidden_tests(source_nb, line: str) -> bool:
+    """A hidden-test line that also occurs elsewhere (e.g. in the student's own answer) is no leak."""
+    return _occurs_outside(source_nb, line, (HIDDEN_BEGIN,), (HIDDEN_END,))
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -173,22 +183,6 @@ def test_feedback_shows_results_but_no_hidden_tests(graded, assignment):
     # a failing submission's feedback says what went wrong
     failing = [p for p in pages if p.parent.parent.name not in ("reference", "blank")]
     assert any("Error" in html_text(p) for p in failing)
-
-
-def _outside_hidden_tests(source_nb, line: str) -> bool:
-    """A hidden-test line that also occurs elsewhere (e.g. in the student's own answer) is no leak."""
-    from grading_support import HIDDEN_BEGIN, HIDDEN_END
-    for cell in source_nb.cells:
-        inside = False
-        for ln in cell.source.splitlines():
-            s = ln.strip()
-            if s == HIDDEN_BEGIN:
-                inside = True
-            elif s == HIDDEN_END:
-                inside = False
-            elif not inside and s == line:
-                return True
-    return False
 
 
 def _log(graded, assignment) -> str:
