@@ -5,7 +5,7 @@ Modules
 checks
     Comparisons for graded cells that explain what is wrong
     (``check_array``, ``check_scalar``, ``check_shape``, ``check_grads``,
-    ``check_true``, ``rel_error``, ``CheckFailure``).
+    ``check_true``, ``check_tensor``, ``rel_error``, ``CheckFailure``).
 gradcheck
     Numerical gradients by central differences and a checker for layer
     backward passes.
@@ -16,7 +16,9 @@ plotting
     Live training curves for notebooks, image grids, decision regions,
     static curve plots.
 progress
-    tqdm progress bars that can be switched off for grading and tests.
+    tqdm progress bars that can be switched off for grading and tests, and
+    ``autograding()``, which tells a notebook that it is being graded (so
+    that long demonstrations can be shortened).
 training
     A minibatch training loop for NumPy models and ``get_device`` for PyTorch.
 
@@ -35,6 +37,7 @@ from .checks import (
     check_grads,
     check_scalar,
     check_shape,
+    check_tensor,
     check_true,
     rel_error,
 )
@@ -55,7 +58,7 @@ from .gradcheck import (
     grad_check_sparse,
 )
 from .plotting import LiveCurves, image_grid, plot_curves, plot_decision_regions
-from .progress import progress
+from .progress import autograding, progress
 from .training import accuracy, get_device, train
 
 __version__ = "0.1.0"
@@ -68,6 +71,7 @@ __all__ = [
     "check_shape",
     "check_grads",
     "check_true",
+    "check_tensor",
     "eval_numerical_gradient",
     "eval_numerical_gradient_array",
     "grad_check_sparse",
@@ -85,6 +89,7 @@ __all__ = [
     "plot_decision_regions",
     "plot_curves",
     "progress",
+    "autograding",
     "accuracy",
     "train",
     "get_device",

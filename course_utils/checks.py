@@ -36,6 +36,7 @@ __all__ = [
     "check_shape",
     "check_grads",
     "check_true",
+    "check_tensor",
 ]
 
 # ---------------------------------------------------------------------------
@@ -801,6 +802,117 @@ def check_scalar(name, got, expected, *, rtol=1e-6, atol=1e-8, hint=None):
                     f"Diagnosis: {name} ≈ {nice} × expected: a scaling factor is missing or extra."
                 )
     raise CheckFailure(_with_hint("\n".join(lines), hint))
+
+
+def _tensor_to_float_array(got, name):
+    """Convert a student's ``torch.Tensor`` to a float64 array without trusting it.
+
+    Only exact ``torch.Tensor`` / ``torch.nn.Parameter`` objects are accepted,
+    and only torch's own (unbound) methods are called on them.
+    """
+    import torch
+
+    t = _type(got)
+    if got is None:
+        raise _Problem(f"{name} is None — did you forget to return it?")
+    if _issubclass(t, _ndarray):
+        raise _Problem(
+            f"{name} is a NumPy array; this exercise expects a torch.Tensor "
+            "(stay in PyTorch so that gradients can flow; torch.from_numpy converts)."
+        )
+    if t in _PY_NUMBER_TYPES or t in _NP_SCALAR_TYPES:
+        raise _Problem(
+            f"{name} is a plain number ({_type_name(got)}); this exercise expects a torch.Tensor "
+            "(did you call .item() or float() too early?)."
+        )
+    if t is not torch.Tensor and t is not torch.nn.Parameter:
+        if _issubclass(t, _tuple):
+            n = _len(_tuple_getitem(got, _slice(None)))
+            raise _Problem(
+                f"{name} is a tuple of {n} items; a single torch.Tensor was expected. "
+                "If your function returns several values, use only the one checked here."
+            )
+        raise _Problem(f"{name} is of type {_type_name(got)}; a torch.Tensor was expected.")
+    dtype = torch.Tensor.dtype.__get__(got)
+    if dtype.is_complex:
+        raise _Problem(f"{name} has dtype {dtype}; a real-valued tensor was expected.")
+    plain = torch.Tensor.detach(got)
+    plain = torch.Tensor.to(plain, device="cpu", dtype=torch.float64)
+    return _np_array(torch.Tensor.numpy(plain), dtype=_float64, copy=True), dtype
+
+
+def check_tensor(name, got, expected, *, rtol=1e-5, atol=1e-6, hint=None, requires_grad=None):
+    """Check a student's ``torch.Tensor`` against the expected values and explain any difference.
+
+    The PyTorch counterpart of :func:`check_array`: the same diagnosis of
+    shape, non-finite entries and values, after checking that ``got`` really
+    is a tensor (not a NumPy array, a Python number or a tuple).
+
+    Parameters
+    ----------
+    name : str
+        Name of the quantity shown in messages, e.g. ``"loss"``.
+    got : torch.Tensor
+        The student's answer, of shape ``S``, on any device, any real dtype
+        (compared in float64).
+    expected : array_like or torch.Tensor
+        The correct values, shape ``S`` (a number for a 0-d tensor).
+    rtol, atol : float, optional
+        Entry ``i`` passes if ``|got[i] - expected[i]| <= atol + rtol * |expected[i]|``.
+        The defaults suit float32 computations.
+    hint : str, optional
+        Appended to the failure message as ``"Hint: ..."``.
+    requires_grad : bool or None, optional
+        ``True``: ``got`` must still be attached to the autograd graph (a loss
+        that will be back-propagated); ``False``: it must not be. ``None``
+        (default): not checked.
+
+    Returns
+    -------
+    None
+        A ``✓`` line is printed to stdout.
+
+    Raises
+    ------
+    CheckFailure
+        If ``got`` is wrong.
+    TypeError, ValueError
+        If the arguments of the check itself are invalid.
+    """
+    _check_name(name)
+    _check_hint(hint)
+    rtol, atol = _check_tol(rtol, atol)
+    if requires_grad is not None and _type(requires_grad) is not _bool:
+        raise _TypeError("requires_grad must be True, False or None")
+    if _is_torch_tensor(expected):
+        try:
+            expected, _ = _tensor_to_float_array(expected, "expected")
+        except _Problem as problem:
+            raise _TypeError(f"expected must be numeric: {problem}") from None
+    exp = _expected_array(expected)
+    try:
+        arr, dtype = _tensor_to_float_array(got, name)
+    except _Problem as problem:
+        raise CheckFailure(_with_hint(_str(problem), hint)) from None
+    if requires_grad is not None:
+        import torch
+
+        attached = _bool(torch.Tensor.requires_grad.__get__(got))
+        if requires_grad and not attached:
+            raise CheckFailure(_with_hint(
+                f"{name} does not require grad: it is detached from the autograd graph, so "
+                "no gradient can flow back through it. Look for .detach(), .item(), .numpy(), "
+                "torch.no_grad() or a tensor rebuilt with torch.tensor(...) on the way.", hint))
+        if not requires_grad and attached:
+            raise CheckFailure(_with_hint(
+                f"{name} is still attached to the autograd graph (requires_grad=True) but "
+                "should not be: detach it or compute it under torch.no_grad().", hint))
+    ok, rel, _summary, message = _compare(name, arr, exp, rtol, atol)
+    if not ok:
+        if dtype is not None and str(dtype) in ("torch.float16", "torch.bfloat16"):
+            message += f"\nNote: {name} has dtype {dtype}; compute in float32."
+        raise CheckFailure(_with_hint(message, hint))
+    _print(f"✓ {name}: matches (max rel. error {rel:.1e})")
 
 
 def check_shape(name, got, expected_shape, *, allow_tensor=False):

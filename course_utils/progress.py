@@ -7,25 +7,42 @@ instead, but graded cells should still not depend on it.
 
 Setting the environment variable ``COURSE_UTILS_NO_PROGRESS`` (to anything
 but ``""``, ``"0"``, ``"false"`` or ``"no"``) disables every bar created with
-``disable=None``; the test suite and automatic grading set it.
+``disable=None``; the test suite sets it. Bars are also off while nbgrader
+executes the notebook (see :func:`autograding`).
 """
 
 import os
 
-__all__ = ["progress", "progress_disabled"]
+__all__ = ["progress", "progress_disabled", "autograding"]
 
 _ENV_VAR = "COURSE_UTILS_NO_PROGRESS"
+_GRADER_VAR = "NBGRADER_EXECUTION"
+
+
+def autograding():
+    """True while nbgrader executes the notebook (``autograde`` or ``validate``).
+
+    nbgrader sets the environment variable ``NBGRADER_EXECUTION`` to
+    ``"autograde"`` or ``"validate"`` for the kernel it starts. Notebooks use
+    this to shorten *ungraded* demonstrations (long training runs, animations)
+    so that grading a class stays fast; graded cells must never depend on it.
+
+    Returns
+    -------
+    bool
+    """
+    return os.environ.get(_GRADER_VAR, "").strip().lower() in ("autograde", "validate")
 
 
 def progress_disabled():
-    """True if ``COURSE_UTILS_NO_PROGRESS`` asks for no progress bars.
+    """True if ``COURSE_UTILS_NO_PROGRESS`` asks for no progress bars, or nbgrader is grading.
 
     Returns
     -------
     bool
     """
     value = os.environ.get(_ENV_VAR, "")
-    return value.strip().lower() not in ("", "0", "false", "no")
+    return value.strip().lower() not in ("", "0", "false", "no") or autograding()
 
 
 def progress(iterable=None, total=None, desc=None, disable=None, **kwargs):

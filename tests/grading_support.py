@@ -28,6 +28,20 @@ HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
 # ---------------------------------------------------------------- notebook access
+def assignments() -> list[str]:
+    """The assignment folders under notebooks/, or only those named in ``WORKBOOK_ASSIGNMENTS``.
+
+    ``WORKBOOK_ASSIGNMENTS=02_convolution,03_batchnorm pytest ...`` restricts the notebook and
+    grading tests to those assignments while one is being written.
+    """
+    found = sorted(p.name for p in (REPO / "notebooks").iterdir() if p.is_dir())
+    wanted = [a.strip() for a in os.environ.get("WORKBOOK_ASSIGNMENTS", "").split(",") if a.strip()]
+    unknown = set(wanted) - set(found)
+    if unknown:
+        raise ValueError(f"WORKBOOK_ASSIGNMENTS names unknown assignments {sorted(unknown)}; have {found}")
+    return [a for a in found if a in wanted] if wanted else found
+
+
 def nbgrader_meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 

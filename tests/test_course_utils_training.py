@@ -208,3 +208,16 @@ def test_progress_respects_the_environment(monkeypatch, capsys):
     bar.update(2)
     bar.close()
     assert capsys.readouterr().err == ""
+
+
+def test_autograding_follows_nbgrader_and_silences_bars(monkeypatch):
+    monkeypatch.delenv("COURSE_UTILS_NO_PROGRESS", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert not progress_module.autograding()
+    assert not progress_module.progress_disabled()
+    for mode in ("autograde", "validate"):
+        monkeypatch.setenv("NBGRADER_EXECUTION", mode)
+        assert progress_module.autograding()
+        assert progress_module.progress_disabled()
+    monkeypatch.setenv("NBGRADER_EXECUTION", "")
+    assert not progress_module.autograding()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from grading_support import (HIDDEN_BEGIN, HIDDEN_END, REPO, SOLUTION_BEGIN, SOLUTION_END,
+from grading_support import (HIDDEN_BEGIN, HIDDEN_END, REPO, SOLUTION_BEGIN, SOLUTION_END, assignments,
                              Submission, autograded_cells, course, grade_submissions,
                              hidden_test_lines, html_text, nbgrader_meta, solution_lines,
                              source_notebook)
@@ -28,7 +28,7 @@ from grading_support import (HIDDEN_BEGIN, HIDDEN_END, REPO, SOLUTION_BEGIN, SOL
 pytestmark = pytest.mark.grading
 
 FIXTURES = Path(__file__).parent / "fixtures"
-ASSIGNMENTS = sorted(p.name for p in (REPO / "notebooks").iterdir() if p.is_dir())
+ASSIGNMENTS = assignments()
 
 
 def load_fixtures(assignment: str) -> list[Submission]:

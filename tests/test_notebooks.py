@@ -12,11 +12,11 @@ import time
 import nbclient
 import pytest
 
-from grading_support import REPO, nbgrader_meta, source_notebook
+from grading_support import REPO, assignments, nbgrader_meta, source_notebook
 
 pytestmark = pytest.mark.notebooks
 
-ASSIGNMENTS = sorted(p.name for p in (REPO / "notebooks").iterdir() if p.is_dir())
+ASSIGNMENTS = assignments()
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
