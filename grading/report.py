@@ -46,7 +46,8 @@ def execute_notebook(path: Path) -> tuple[float, list[str]]:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and out.get("name") == "stdout":
                 lines += [ln.strip() for ln in out["text"].splitlines()
-                          if re.search(r"accuracy", ln, re.I) and not ln.strip().startswith("✓")]
+                          if (re.search(r"accuracy", ln, re.I) or ln.strip().startswith("Result:"))
+                          and not ln.strip().startswith("✓")]
     return elapsed, lines
 
 
