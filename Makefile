@@ -8,6 +8,7 @@
 #   make scores       A=01_backprop    instructor: per-cell scores from the gradebook
 #   make feedback     A=01_backprop    instructor: feedback HTML, hidden tests removed
 #   make export                        instructor: grades to grading/grades.csv
+#   make summary      A=01_backprop    instructor: per-question statistics (CSV and plot) in grading/reports/A
 #   make formgrader                    instructor: JupyterLab with nbgrader's formgrader for manual grading
 #   make report                        notebook run times, accuracies and autograde time per submission
 
@@ -19,7 +20,7 @@ STAMP  := $(VENV)/.workbook-installed
 RUN    := PATH="$(abspath $(BIN)):$$PATH"
 A      ?=
 
-.PHONY: env lab test release autograde scores feedback export formgrader report clean
+.PHONY: env lab test release autograde scores feedback export summary formgrader report clean
 
 env: $(STAMP)
 	@# course_utils is installed in editable mode; re-point it if this checkout moved.
@@ -54,6 +55,9 @@ feedback: env
 export: env
 	$(RUN) $(PY) grading/course.py export
 
+summary: env
+	$(RUN) $(PY) grading/course.py summary $(A)
+
 formgrader: env
 	cd grading && $(RUN) $(abspath $(BIN))/jupyter lab
 
@@ -61,4 +65,4 @@ report: env
 	$(RUN) MPLBACKEND=Agg $(PY) grading/report.py
 
 clean:
-	rm -rf grading/release grading/submitted grading/autograded grading/feedback grading/gradebook.db grading/grades.csv
+	rm -rf grading/release grading/submitted grading/autograded grading/feedback grading/reports grading/gradebook.db grading/grades.csv

@@ -10,6 +10,7 @@ Run from anywhere with the project's Python (``.venv/bin/python`` after ``make e
     python grading/course.py scores ASSIGNMENT [--student S] [--json]     # per-cell scores from the gradebook
     python grading/course.py feedback ASSIGNMENT [--student S]           # HTML, hidden tests removed
     python grading/course.py export [--to grading/grades.csv]
+    python grading/course.py summary ASSIGNMENT [--out DIR]            # per-question statistics, CSV + plot
 
 Every command runs nbgrader from the ``grading/`` folder so that
 ``grading/nbgrader_config.py`` applies, with this Python's ``bin`` directory
@@ -184,6 +185,90 @@ def scores(assignment: str, student_id: str | None = None) -> dict:
     return result
 
 
+def summary(assignment: str, out: Path | None = None) -> dict:
+    """Per-student and per-question grades of one assignment, with statistics and a plot.
+
+    Writes into ``out`` (default ``grading/reports/<assignment>/``):
+
+    * ``scores.csv``: one row per student and question (student, question, kind, score, max_score,
+      needs_manual_grade);
+    * ``summary.csv``: one row per question: max score, mean, mean as a fraction of the maximum,
+      how many students scored full marks, partial credit and zero, and how many answers still
+      need a manual grade (those are left out of the statistics; the mean is empty until one is
+      graded);
+    * ``summary.png``: the mean fraction per question (bars) and the distribution of the students'
+      total autograded scores (histogram).
+
+    Returns ``{"students": n, "questions": [row, ...], "files": [paths]}``.
+    """
+    import csv
+
+    table = scores(assignment)
+    out = Path(out) if out else course_root() / "grading" / "reports" / assignment
+    out.mkdir(parents=True, exist_ok=True)
+    rows, order, totals = [], [], {}
+    for sid, notebooks in sorted(table.items()):
+        for cells in notebooks.values():
+            for name, v in cells.items():
+                if name not in order:
+                    order.append(name)
+                kind = "autograded" if v["cell_type"] == "code" else "written"
+                rows.append({"student": sid, "question": name, "kind": kind, "score": v["score"],
+                             "max_score": v["max_score"], "needs_manual_grade": bool(v["needs_manual_grade"])})
+                if kind == "autograded":
+                    totals[sid] = totals.get(sid, 0.0) + v["score"]
+    with open(out / "scores.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["student", "question", "kind", "score", "max_score",
+                                                "needs_manual_grade"])
+        writer.writeheader()
+        writer.writerows(rows)
+    questions = []
+    for name in order:
+        mine = [r for r in rows if r["question"] == name]
+        graded = [r for r in mine if not r["needs_manual_grade"]]  # answers still to be graded do not count
+        top = mine[0]["max_score"]
+        mean = sum(r["score"] for r in graded) / len(graded) if graded else None
+        questions.append({
+            "question": name, "kind": mine[0]["kind"], "max_score": top, "students": len(mine),
+            "mean": None if mean is None else round(mean, 4),
+            "mean_fraction": None if mean is None else (round(mean / top, 4) if top else 0.0),
+            "full": sum(r["score"] >= top for r in graded),
+            "partial": sum(0 < r["score"] < top for r in graded),
+            "zero": sum(r["score"] <= 0 for r in graded),
+            "needs_manual_grade": len(mine) - len(graded),
+        })
+    with open(out / "summary.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(questions[0]) if questions else ["question"])
+        writer.writeheader()
+        writer.writerows(questions)
+    files = [out / "scores.csv", out / "summary.csv"]
+    if questions:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, max(4, 0.28 * len(questions))),
+                                       gridspec_kw={"width_ratios": [2, 1]})
+        names = [q["question"] + (" (to grade)" if q["mean"] is None else "") for q in questions]
+        ax1.barh(range(len(names)), [q["mean_fraction"] or 0.0 for q in questions],
+                 color=["tab:blue" if q["kind"] == "autograded" else "tab:orange" for q in questions])
+        ax1.set_yticks(range(len(names)), names, fontsize=8)
+        ax1.invert_yaxis()
+        ax1.set_xlim(0, 1)
+        ax1.set_xlabel("mean score / max (blue: autograded, orange: written)")
+        ax1.set_title(f"{assignment}: {len(table)} students")
+        auto_max = sum(q["max_score"] for q in questions if q["kind"] == "autograded")
+        ax2.hist(list(totals.values()), bins=min(20, max(5, len(totals))), range=(0, auto_max or 1),
+                 color="tab:blue")
+        ax2.set_xlabel(f"total autograded score (of {auto_max:g})")
+        ax2.set_ylabel("students")
+        fig.tight_layout()
+        fig.savefig(out / "summary.png", dpi=100)
+        plt.close(fig)
+        files.append(out / "summary.png")
+    return {"students": len(table), "questions": questions, "files": [str(f) for f in files]}
+
+
 def _print_scores(table: dict) -> None:
     for sid, nbs in sorted(table.items()):
         for nb_name, cells in nbs.items():
@@ -220,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--student")
     p = sub.add_parser("export", help="export grades to CSV")
     p.add_argument("--to", default=str(GRADING / "grades.csv"))
+    p = sub.add_parser("summary", help="per-question statistics: CSV files and a plot")
+    p.add_argument("assignment")
+    p.add_argument("--out", help="folder for the files (default grading/reports/ASSIGNMENT)")
     args = parser.parse_args(argv)
 
     if args.command == "list":
@@ -253,6 +341,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"feedback in {course_root() / 'grading' / 'feedback'}")
     elif args.command == "export":
         print(f"grades written to {export(Path(args.to))}")
+    elif args.command == "summary":
+        _check_assignment(args.assignment)
+        result = summary(args.assignment, Path(args.out) if args.out else None)
+        print(f"{args.assignment}: {result['students']} students")
+        print(f"{'question':<40} {'kind':<11} {'max':>4} {'mean':>6} {'full':>5} {'partial':>7} {'zero':>5}")
+        for q in result["questions"]:
+            mean = "-" if q["mean"] is None else f"{q['mean']:.2f}"
+            todo = f"  ({q['needs_manual_grade']} to grade)" if q["needs_manual_grade"] else ""
+            print(f"{q['question']:<40} {q['kind']:<11} {q['max_score']:>4g} {mean:>6} "
+                  f"{q['full']:>5} {q['partial']:>7} {q['zero']:>5}{todo}")
+        print("written: " + ", ".join(result["files"]))
     return 0
 
 

@@ -187,3 +187,37 @@ def test_feedback_shows_results_but_no_hidden_tests(graded, assignment):
 
 def _log(graded, assignment) -> str:
     return "\n".join(v[-4000:] for v in graded[assignment]["logs"].values())
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_summary_agrees_with_the_gradebook(graded, assignment, tmp_path):
+    """``course.py summary`` writes per-student/question scores and per-question statistics."""
+    import csv
+
+    root = graded[assignment]["roots"][0]
+    scores = graded[assignment]["scores"]
+    course(root, "summary", assignment, "--out", str(tmp_path))
+    _, source = source_notebook(assignment)
+    maxima = autograded_cells(source)
+    with open(tmp_path / "scores.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    students = {r["student"] for r in rows}
+    assert "reference" in students and len(students) >= 2
+    for r in rows:  # every row is the gradebook's score
+        assert float(r["score"]) == scores[r["student"]][r["question"]], r
+    assert {r["question"] for r in rows if r["kind"] == "autograded"} == set(maxima)
+    with open(tmp_path / "summary.csv", newline="") as fh:
+        summary = {r["question"]: r for r in csv.DictReader(fh)}
+    for cell, top in maxima.items():
+        got = [scores[s][cell] for s in students]
+        row = summary[cell]
+        assert float(row["max_score"]) == top
+        assert float(row["mean"]) == pytest.approx(sum(got) / len(got), abs=1e-4)
+        assert int(row["full"]) == sum(g == top for g in got)
+        assert int(row["zero"]) == sum(g == 0 for g in got)
+        assert int(row["full"]) + int(row["partial"]) + int(row["zero"]) == len(students)
+    written = [q for q, r in summary.items() if r["kind"] == "written"]
+    for q in written:  # nobody has graded the written answers: they are not counted as zeros
+        assert summary[q]["mean"] == "" and int(summary[q]["needs_manual_grade"]) == len(students)
+    png = (tmp_path / "summary.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
