@@ -4,6 +4,7 @@
 #   make lab          student versions of every assignment in ./workspace, opened in JupyterLab
 #   make test         the whole test suite (course_utils, notebooks, the nbgrader pipeline)
 #   make release      [A=01_backprop]  instructor: student versions into grading/release/
+#   make collect      A=01_backprop DIR=folder  instructor: file an LMS download (notebooks/zips) as submissions
 #   make autograde    A=01_backprop    instructor: grade grading/submitted/*/A
 #   make scores       A=01_backprop    instructor: per-cell scores from the gradebook
 #   make feedback     A=01_backprop    instructor: feedback HTML, hidden tests removed
@@ -20,7 +21,7 @@ STAMP  := $(VENV)/.workbook-installed
 RUN    := PATH="$(abspath $(BIN)):$$PATH"
 A      ?=
 
-.PHONY: env lab test release autograde scores feedback export summary formgrader report clean
+.PHONY: env lab test release collect autograde scores feedback export summary formgrader report clean
 
 env: $(STAMP)
 	@# course_utils is installed in editable mode; re-point it if this checkout moved.
@@ -42,6 +43,9 @@ test: env
 
 release: env
 	$(RUN) $(PY) grading/course.py release $(A)
+
+collect: env
+	$(RUN) $(PY) grading/course.py collect $(A) "$(DIR)"
 
 autograde: env
 	$(RUN) $(PY) grading/course.py autograde $(A)
@@ -65,4 +69,4 @@ report: env
 	$(RUN) MPLBACKEND=Agg $(PY) grading/report.py
 
 clean:
-	rm -rf grading/release grading/submitted grading/autograded grading/feedback grading/reports grading/gradebook.db grading/grades.csv
+	rm -rf grading/release grading/submitted grading/downloaded grading/autograded grading/feedback grading/reports grading/gradebook.db grading/grades.csv

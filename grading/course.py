@@ -6,6 +6,7 @@ Run from anywhere with the project's Python (``.venv/bin/python`` after ``make e
     python grading/course.py release [ASSIGNMENT ...]     # student versions -> grading/release/
     python grading/course.py student [--dest workspace]   # release + copy to a workspace, never overwriting work
     python grading/course.py submit STUDENT FILE.ipynb [--assignment A]   # place a file as a submission
+    python grading/course.py collect ASSIGNMENT FOLDER [--student-regexp R]  # an LMS download of notebooks/zips
     python grading/course.py autograde ASSIGNMENT [--student S]
     python grading/course.py scores ASSIGNMENT [--student S] [--json]     # per-cell scores from the gradebook
     python grading/course.py feedback ASSIGNMENT [--student S]           # HTML, hidden tests removed
@@ -120,6 +121,52 @@ def submit(student_id: str, notebook: Path, assignment: str | None = None) -> Pa
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(notebook, target / name)
     return target / name
+
+
+def collect(assignment: str, folder: Path, student_regexp: str | None = None, quiet: bool = False) -> dict:
+    """Collect an LMS "download all submissions" folder (notebooks and/or zips) with nbgrader's zip_collect.
+
+    The folder's files are copied to ``grading/downloaded/<assignment>/archive``; zips are
+    extracted; each student's notebook is filed as ``grading/submitted/<student>/<assignment>/``
+    under the assignment's notebook name (see ``grading/workbook_collect.py`` for how the student
+    id is read from a file name).  Re-collecting replaces earlier copies of the same files.
+
+    Returns ``{student: path of the submitted notebook}`` for the students found in ``folder``.
+    """
+    _check_assignment(assignment)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SystemExit(f"no such folder: {folder}")
+    if not any(p.is_file() for p in folder.rglob("*")):
+        raise SystemExit(f"{folder} holds no files to collect")
+    names = sorted(p.stem for p in (course_root() / "notebooks" / assignment).glob("*.ipynb"))
+    download = course_root() / "grading" / "downloaded" / assignment
+    shutil.rmtree(download, ignore_errors=True)
+    shutil.copytree(folder, download / "archive")
+    args = ["zip_collect", assignment, "--force"]
+    if len(names) == 1:
+        args.append(f"--LmsCollector.notebook={names[0]}")
+    if student_regexp:
+        if "(?P<student_id>" not in student_regexp:
+            raise SystemExit("--student-regexp needs a group (?P<student_id>...)")
+        args.append(f"--LmsCollector.student_regexp={student_regexp}")
+    nbgrader(*args, quiet=quiet)
+    # Report what was collected: the same plugin, asked about every extracted file.
+    sys.path.insert(0, str(GRADING))
+    from workbook_collect import LmsCollector
+
+    options = {"notebook": names[0]} if len(names) == 1 else {}
+    if student_regexp:
+        options["student_regexp"] = student_regexp
+    collector = LmsCollector(**options)
+    found = {}
+    for path in sorted((download / "extracted").rglob("*")):
+        info = collector.collect(str(path)) if path.is_file() else None
+        if info:
+            target = course_root() / "grading" / "submitted" / info["student_id"] / assignment / info["file_id"]
+            if target.is_file():
+                found[info["student_id"]] = target
+    return found
 
 
 def autograde(assignment: str, student_id: str | None = None, quiet: bool = False) -> bool:
@@ -293,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("student")
     p.add_argument("notebook")
     p.add_argument("--assignment")
+    p = sub.add_parser("collect", help="collect an LMS download folder of notebooks and/or zips")
+    p.add_argument("assignment")
+    p.add_argument("folder")
+    p.add_argument("--student-regexp",
+                   help="regular expression with a group (?P<student_id>...) matched at the start of each "
+                        "file name (default: the part before the first underscore)")
     p = sub.add_parser("autograde", help="autograde submissions")
     p.add_argument("assignment")
     p.add_argument("--student")
@@ -326,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"student workspace ready: {student(Path(args.dest))}")
     elif args.command == "submit":
         print(f"submitted {submit(args.student, Path(args.notebook), args.assignment)}")
+    elif args.command == "collect":
+        found = collect(args.assignment, Path(args.folder), args.student_regexp)
+        for sid, path in found.items():
+            print(f"collected {sid}: {path}")
+        print(f"{len(found)} submissions collected for {args.assignment}")
     elif args.command == "autograde":
         if not autograde(args.assignment, args.student):
             print("Some submissions could not be graded (see the errors above); they score 0 and "

@@ -8,6 +8,7 @@ Layout, relative to the repository root:
 * ``notebooks/<assignment>/``          source notebooks (solutions + hidden tests), in git
 * ``grading/release/<assignment>/``    student versions, generated
 * ``grading/submitted/<student>/<assignment>/``   collected submissions
+* ``grading/downloaded/<assignment>/archive|extracted``   an LMS download being collected
 * ``grading/autograded/...``, ``grading/feedback/...``   generated
 * ``grading/gradebook.db``              the SQLite gradebook (set ``WORKBOOK_DB_URL`` to use another database)
 
@@ -40,6 +41,11 @@ c.CourseDirectory.db_url = os.environ.get(
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store", "*.png", "*.npz",
 ]
+
+# Collecting an LMS download (``nbgrader zip_collect``, wrapped by ``course.py collect``):
+# files under grading/downloaded/<assignment>/archive, student ids from the file names.
+c.ZipCollectApp.downloaded_directory = os.path.join("grading", "downloaded")
+c.ZipCollectApp.collector_plugin = "workbook_collect.LmsCollector"
 
 # Student stubs.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

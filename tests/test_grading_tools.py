@@ -143,3 +143,63 @@ def test_unknown_assignment_is_a_clear_error(tmp_path):
     nbformat.write(toy_notebook(), tmp_path / "notebooks" / "00_toy" / "toy.ipynb")
     proc = course(tmp_path, "autograde", "99_nothing", check=False)
     assert proc.returncode != 0 and "unknown assignment '99_nothing'" in proc.stderr
+
+
+def test_collect_an_lms_download_of_notebooks_and_zips(tmp_path):
+    """``course.py collect`` files an LMS download (plain notebooks, zips, renamed files) per student."""
+    import json
+    import zipfile
+
+    root = tmp_path / "course"
+    src = root / "notebooks" / "00_toy" / "toy.ipynb"
+    src.parent.mkdir(parents=True)
+    nbformat.write(toy_notebook(), src)
+    course(root, "release", "00_toy")
+    release = nbformat.read(root / "grading" / "release" / "00_toy" / "toy.ipynb", as_version=4)
+    solved = nbformat.writes(build_submission(release, toy_notebook(), Submission("reference")))
+    buggy = nbformat.writes(build_submission(release, toy_notebook(), SUBMISSIONS[2]))  # hidden_bug
+    lms = tmp_path / "download"
+    lms.mkdir()
+    (lms / "jdoe_4711_attempt_toy.ipynb").write_text(solved)
+    with zipfile.ZipFile(lms / "asmith_4712_toy.zip", "w") as zf:
+        zf.writestr("homework/toy (1).ipynb", buggy)  # renamed by the student's browser
+        zf.writestr("__MACOSX/homework/._toy (1).ipynb", "resource fork, not a notebook")
+    (lms / "bwong.ipynb").write_text(solved)
+    (lms / "index.txt").write_text("LMS manifest, not a submission")
+
+    out = course(root, "collect", "00_toy", str(lms)).stdout
+    assert "3 submissions collected" in out, out
+    submitted = root / "grading" / "submitted"
+    assert sorted(p.name for p in submitted.iterdir()) == ["asmith", "bwong", "jdoe"]
+    for student, text in (("jdoe", solved), ("asmith", buggy), ("bwong", solved)):
+        files = list((submitted / student / "00_toy").iterdir())
+        assert [f.name for f in files] == ["toy.ipynb"], files
+        assert files[0].read_text() == text
+
+    # collecting again is idempotent
+    out = course(root, "collect", "00_toy", str(lms)).stdout
+    assert "3 submissions collected" in out
+    assert sorted(p.name for p in submitted.iterdir()) == ["asmith", "bwong", "jdoe"]
+
+    # the collected notebooks grade like any submission
+    course(root, "autograde", "00_toy", cell_timeout=20)
+    scores = json.loads(course(root, "scores", "00_toy", "--json").stdout)
+    double = {s: next(iter(nbs.values()))["test_double"]["score"] for s, nbs in scores.items()}
+    assert double == {"jdoe": 2.0, "asmith": 0.0, "bwong": 2.0}
+
+    # another naming scheme: the numeric LMS id after the first underscore
+    other = tmp_path / "course2"
+    (other / "notebooks" / "00_toy").mkdir(parents=True)
+    nbformat.write(toy_notebook(), other / "notebooks" / "00_toy" / "toy.ipynb")
+    course(other, "release", "00_toy")
+    out = course(other, "collect", "00_toy", str(lms), "--student-regexp",
+                 r"[^_]+_(?P<student_id>\d+)").stdout
+    assert "2 submissions collected" in out, out  # bwong.ipynb has no number: skipped
+    assert sorted(p.name for p in (other / "grading" / "submitted").iterdir()) == ["4711", "4712"]
+
+    bad = course(other, "collect", "00_toy", str(lms), "--student-regexp", r"\w+", check=False)
+    assert bad.returncode != 0 and "(?P<student_id>" in bad.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = course(other, "collect", "00_toy", str(empty), check=False)
+    assert nothing.returncode != 0 and "no files" in nothing.stderr
