@@ -5,7 +5,7 @@
 #   make test         the whole test suite (course_utils, notebooks, the nbgrader pipeline)
 #   make release      [A=01_backprop]  instructor: student versions into grading/release/
 #   make collect      A=01_backprop DIR=folder  instructor: file an LMS download (notebooks/zips) as submissions
-#   make autograde    A=01_backprop    instructor: grade grading/submitted/*/A
+#   make autograde    A=01_backprop [JOBS=2]  instructor: grade grading/submitted/*/A (JOBS workers at once)
 #   make scores       A=01_backprop    instructor: per-cell scores from the gradebook
 #   make feedback     A=01_backprop    instructor: feedback HTML, hidden tests removed
 #   make export                        instructor: grades to grading/grades.csv
@@ -20,6 +20,7 @@ PY     := $(BIN)/python
 STAMP  := $(VENV)/.workbook-installed
 RUN    := PATH="$(abspath $(BIN)):$$PATH"
 A      ?=
+JOBS   ?= 1
 
 .PHONY: env lab test release collect autograde scores feedback export summary formgrader report clean
 
@@ -48,7 +49,7 @@ collect: env
 	$(RUN) $(PY) grading/course.py collect $(A) "$(DIR)"
 
 autograde: env
-	$(RUN) $(PY) grading/course.py autograde $(A)
+	$(RUN) $(PY) grading/course.py autograde $(A) --jobs $(JOBS)
 
 scores: env
 	$(RUN) $(PY) grading/course.py scores $(A)

@@ -7,7 +7,7 @@ Run from anywhere with the project's Python (``.venv/bin/python`` after ``make e
     python grading/course.py student [--dest workspace]   # release + copy to a workspace, never overwriting work
     python grading/course.py submit STUDENT FILE.ipynb [--assignment A]   # place a file as a submission
     python grading/course.py collect ASSIGNMENT FOLDER [--student-regexp R]  # an LMS download of notebooks/zips
-    python grading/course.py autograde ASSIGNMENT [--student S]
+    python grading/course.py autograde ASSIGNMENT [--student S] [--jobs N]   # N isolated workers at once
     python grading/course.py scores ASSIGNMENT [--student S] [--json]     # per-cell scores from the gradebook
     python grading/course.py feedback ASSIGNMENT [--student S]           # HTML, hidden tests removed
     python grading/course.py export [--to grading/grades.csv]
@@ -52,14 +52,22 @@ def _check_assignment(name: str) -> str:
     return name
 
 
-def nbgrader(*args: str, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess:
-    """Run ``nbgrader ARGS`` with the course configuration; raise on a non-zero exit."""
+def nbgrader(*args: str, check: bool = True, quiet: bool = False,
+             root: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``nbgrader ARGS`` with the course configuration; raise on a non-zero exit.
+
+    ``root`` runs it on another course folder (a grading worker's own copy, with its own SQLite
+    gradebook) instead of ``course_root()``.
+    """
     env = dict(os.environ)
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     env.setdefault("COURSE_UTILS_NO_PROGRESS", "1")
     env.setdefault("MPLBACKEND", "Agg")
-    (course_root() / "grading").mkdir(parents=True, exist_ok=True)  # where the gradebook lives
+    if root is not None:
+        env["WORKBOOK_COURSE_ROOT"] = str(root)
+        env.pop("WORKBOOK_DB_URL", None)
+    ((root or course_root()) / "grading").mkdir(parents=True, exist_ok=True)  # where the gradebook lives
     cmd = [sys.executable, "-m", "nbgrader", *args]
     proc = subprocess.run(cmd, cwd=GRADING, env=env, text=True,
                           capture_output=quiet)
@@ -169,18 +177,112 @@ def collect(assignment: str, folder: Path, student_regexp: str | None = None, qu
     return found
 
 
-def autograde(assignment: str, student_id: str | None = None, quiet: bool = False) -> bool:
+def autograde(assignment: str, student_id: str | None = None, quiet: bool = False, jobs: int = 1) -> bool:
     """Autograde every (or one student's) submission; False if any submission could not be graded.
 
     nbgrader grades each submission in its own kernel.  A submission whose
     kernel dies is abandoned (0 points, cells marked for manual grading) and the
     others are still graded; nbgrader then exits non-zero, reported here as False.
+
+    With ``jobs > 1`` the submissions are executed by that many isolated workers at once
+    (see :func:`autograde_parallel`); the gradebook ends up exactly as after a serial run.
     """
     _check_assignment(assignment)
+    if jobs < 1:
+        raise SystemExit("--jobs must be at least 1")
+    if jobs > 1 and not student_id:
+        return autograde_parallel(assignment, jobs, quiet=quiet)
     args = ["autograde", assignment, "--force", "--create"]
     if student_id:
         args += ["--student", student_id]
     return nbgrader(*args, quiet=quiet, check=False).returncode == 0
+
+
+def submitted_students(assignment: str) -> list[str]:
+    """Students with a submission of ``assignment`` under ``grading/submitted``."""
+    folder = course_root() / "grading" / "submitted"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir())
+
+
+def grade_in_worker(assignment: str, students: list[str], worker_root: Path) -> tuple[Path, int, str]:
+    """Execute and grade some students' submissions in a private course folder.
+
+    The worker folder gets a copy of the assignment's source and of those students'
+    submissions only, builds its own SQLite gradebook from the source, and runs nbgrader's
+    autograde there, so workers share no files and no database.  Returns
+    ``(worker_root, exit code, log)``; the executed notebooks are in
+    ``worker_root/grading/autograded``.
+    """
+    worker_root = Path(worker_root)
+    shutil.copytree(course_root() / "notebooks" / assignment, worker_root / "notebooks" / assignment,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    for sid in students:
+        shutil.copytree(course_root() / "grading" / "submitted" / sid / assignment,
+                        worker_root / "grading" / "submitted" / sid / assignment)
+    nbgrader("generate_assignment", assignment, "--force", "--create", quiet=True, root=worker_root)
+    proc = nbgrader("autograde", assignment, "--force", "--create", quiet=True, check=False, root=worker_root)
+    return worker_root, proc.returncode, (proc.stdout or "") + (proc.stderr or "")
+
+
+def autograde_parallel(assignment: str, jobs: int, quiet: bool = False) -> bool:
+    """Autograde all submissions of ``assignment`` with ``jobs`` isolated workers, then record them once.
+
+    1. The students are dealt round-robin to ``jobs`` workers; each executes its share in a
+       private course folder (:func:`grade_in_worker`), in parallel processes.
+    2. The executed notebooks are put together and recorded in *this* course's gradebook by one
+       ordinary ``nbgrader autograde`` run with execution switched off (``Execute`` and
+       ``ClearOutput`` disabled): nbgrader itself restores the locked cells, reads each check's
+       outcome from the outputs and writes the scores, exactly as in a serial run.  Each student
+       is recorded once; re-running replaces the earlier rows (``--force``).
+    3. A submission a worker could not grade (its kernel died) is graded again here, serially,
+       so that nbgrader records it as it always does (0 points, needs manual grading).
+    """
+    import concurrent.futures
+    import tempfile
+
+    students = submitted_students(assignment)
+    if not students:
+        print(f"no submissions of {assignment} in {course_root() / 'grading' / 'submitted'}", file=sys.stderr)
+        return True
+    jobs = min(jobs, len(students))
+    groups = [students[i::jobs] for i in range(jobs)]
+    nb_names = {p.name for p in (course_root() / "notebooks" / assignment).glob("*.ipynb")}
+    with tempfile.TemporaryDirectory(prefix="workbook-autograde-") as tmp:
+        tmp = Path(tmp)
+        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
+            futures = [pool.submit(grade_in_worker, assignment, group, tmp / f"worker{i}")
+                       for i, group in enumerate(groups)]
+            results = [f.result() for f in futures]
+        executed = tmp / "executed"
+        done = []
+        for worker_root, _code, log in results:
+            if not quiet and _code:
+                print(f"worker {worker_root.name} reported problems:\n{log[-2000:]}", file=sys.stderr)
+            elif not quiet:
+                print(f"worker {worker_root.name}: graded its share")
+            for sid in students:
+                out = worker_root / "grading" / "autograded" / sid / assignment
+                if not out.is_dir() or not {p.name for p in out.glob("*.ipynb")} >= nb_names:
+                    continue
+                dest = executed / sid / assignment
+                shutil.copytree(out, dest)
+                stamp = course_root() / "grading" / "submitted" / sid / assignment / "timestamp.txt"
+                (dest / "timestamp.txt").unlink(missing_ok=True)
+                if stamp.is_file():
+                    shutil.copy2(stamp, dest / "timestamp.txt")
+                done.append(sid)
+        ok = True
+        if done:
+            record = nbgrader("autograde", assignment, "--force", "--create",
+                              f"--CourseDirectory.submitted_directory={executed}",
+                              "--Execute.enabled=False", "--ClearOutput.enabled=False",
+                              quiet=quiet, check=False)
+            ok = record.returncode == 0
+    for sid in sorted(set(students) - set(done)):
+        ok = autograde(assignment, sid, quiet=quiet) and ok
+    return ok
 
 
 def feedback(assignment: str, student_id: str | None = None, quiet: bool = False) -> None:
@@ -349,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("autograde", help="autograde submissions")
     p.add_argument("assignment")
     p.add_argument("--student")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="grade with N isolated workers at once (default 1: serial)")
     p = sub.add_parser("scores", help="print per-cell scores from the gradebook")
     p.add_argument("assignment")
     p.add_argument("--student")
@@ -385,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"collected {sid}: {path}")
         print(f"{len(found)} submissions collected for {args.assignment}")
     elif args.command == "autograde":
-        if not autograde(args.assignment, args.student):
+        if not autograde(args.assignment, args.student, jobs=args.jobs):
             print("Some submissions could not be graded (see the errors above); they score 0 and "
                   "are marked for manual grading. All other submissions were graded.", file=sys.stderr)
             return 1

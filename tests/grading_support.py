@@ -10,7 +10,6 @@ other autograded cell must keep full marks.  The per-assignment lists live in
 """
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import re
 import shutil
@@ -175,39 +174,30 @@ def new_course_root(base: Path, assignment: str) -> Path:
 
 def grade_submissions(tmp: Path, assignment: str, submissions: list[Submission], jobs: int = 2,
                       cell_timeout: int = 60) -> dict:
-    """Release ``assignment``, submit every fixture and autograde, split over ``jobs`` course roots run at once.
+    """Release ``assignment``, submit every fixture and autograde them with ``course.py autograde --jobs``.
 
-    Returns ``{"scores": {name: {cell: score}}, "release": notebook, "roots": [...], "logs": {...}}``.
+    Returns ``{"scores": {name: {cell: score}}, "release": notebook, "roots": [root], "logs": {...}}``.
     """
-    jobs = max(1, min(jobs, len(submissions)))
-    groups = [submissions[i::jobs] for i in range(jobs)]
-    _, source_nb = source_notebook(assignment)
-
-    def run(index: int):
-        root = new_course_root(tmp / f"course{index}", assignment)
-        course(root, "release", assignment, cell_timeout=cell_timeout)
-        release_path = next((root / "grading" / "release" / assignment).glob("*.ipynb"))
-        release_nb = nbformat.read(release_path, as_version=4)
-        for sub in groups[index]:
-            nb = build_submission(release_nb, source_nb, sub)
-            path = tmp / "build" / sub.name / release_path.name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, path)
-            course(root, "submit", sub.name, str(path), "--assignment", assignment)
-        proc = course(root, "autograde", assignment, cell_timeout=cell_timeout, check=False)
-        table = course(root, "scores", assignment, "--json").stdout
-        return root, release_nb, proc, table
-
     import json
-    out = {"scores": {}, "roots": [], "logs": {}, "release": None}
-    with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-        for root, release_nb, proc, table in pool.map(run, range(jobs)):
-            out["roots"].append(root)
-            out["release"] = release_nb
-            out["logs"][str(root)] = proc.stdout + proc.stderr
-            for student, notebooks in json.loads(table).items():
-                (cells,) = notebooks.values()
-                out["scores"][student] = {k: v["score"] for k, v in cells.items()}
+
+    _, source_nb = source_notebook(assignment)
+    root = new_course_root(tmp / "course", assignment)
+    course(root, "release", assignment, cell_timeout=cell_timeout)
+    release_path = next((root / "grading" / "release" / assignment).glob("*.ipynb"))
+    release_nb = nbformat.read(release_path, as_version=4)
+    for sub in submissions:
+        nb = build_submission(release_nb, source_nb, sub)
+        path = tmp / "build" / sub.name / release_path.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
+        course(root, "submit", sub.name, str(path), "--assignment", assignment)
+    proc = course(root, "autograde", assignment, "--jobs", str(max(1, jobs)), cell_timeout=cell_timeout,
+                  check=False)
+    table = course(root, "scores", assignment, "--json").stdout
+    out = {"scores": {}, "roots": [root], "logs": {str(root): proc.stdout + proc.stderr}, "release": release_nb}
+    for student, notebooks in json.loads(table).items():
+        (cells,) = notebooks.values()
+        out["scores"][student] = {k: v["score"] for k, v in cells.items()}
     return out
 
 

@@ -65,9 +65,10 @@ SUBMISSIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def toy_course(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toycourse")
+@pytest.fixture(scope="module", params=[1, 2], ids=["serial", "jobs2"])
+def toy_course(tmp_path_factory, request):
+    """The toy course with every submission graded, serially and with two parallel workers."""
+    root = tmp_path_factory.mktemp(f"toycourse{request.param}")
     src = root / "notebooks" / "00_toy" / "toy.ipynb"
     src.parent.mkdir(parents=True)
     nbformat.write(toy_notebook(), src)
@@ -78,7 +79,7 @@ def toy_course(tmp_path_factory):
         path.parent.mkdir(exist_ok=True)
         nbformat.write(build_submission(release, toy_notebook(), sub), path)
         course(root, "submit", sub.name, str(path), "--assignment", "00_toy")
-    proc = course(root, "autograde", "00_toy", cell_timeout=5, check=False)
+    proc = course(root, "autograde", "00_toy", "--jobs", str(request.param), cell_timeout=5, check=False)
     import json
     scores = json.loads(course(root, "scores", "00_toy", "--json").stdout)
     return root, proc, {s: next(iter(nbs.values())) for s, nbs in scores.items()}
@@ -113,6 +114,24 @@ def test_a_dead_kernel_is_reported_but_others_are_graded(toy_course):
     assert proc.returncode == 1 and "could not be graded" in proc.stderr
     assert scores["kills_kernel"]["test_double"]["needs_manual_grade"]
     assert scores["reference"]["test_double"]["score"] == 2.0
+
+
+def _gradebook_rows(root):
+    import sqlite3
+    with sqlite3.connect(root / "grading" / "gradebook.db") as db:
+        return {t: db.execute(f"select count(*) from {t}").fetchone()[0]
+                for t in ("student", "submitted_assignment", "submitted_notebook", "grade", "comment")}
+
+
+def test_regrading_is_idempotent(toy_course):
+    import json
+    root, _, scores = toy_course
+    before = _gradebook_rows(root)
+    assert before["submitted_assignment"] == len(SUBMISSIONS) == before["student"]
+    course(root, "autograde", "00_toy", "--jobs", "2", cell_timeout=5, check=False)
+    again = json.loads(course(root, "scores", "00_toy", "--json").stdout)
+    assert {s: next(iter(nbs.values())) for s, nbs in again.items()} == scores
+    assert _gradebook_rows(root) == before, "re-grading added or lost gradebook rows"
 
 
 def test_feedback_hides_hidden_code_but_reports_the_failure(toy_course):
