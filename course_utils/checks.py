@@ -909,7 +909,7 @@ def check_tensor(name, got, expected, *, rtol=1e-5, atol=1e-6, hint=None, requir
                 "should not be: detach it or compute it under torch.no_grad().", hint))
     ok, rel, _summary, message = _compare(name, arr, exp, rtol, atol)
     if not ok:
-        if dtype is not None and str(dtype) in ("torch.float16", "torch.bfloat16"):
+        if str(dtype) in ("torch.float16", "torch.bfloat16"):
             message += f"\nNote: {name} has dtype {dtype}; compute in float32."
         raise CheckFailure(_with_hint(message, hint))
     _print(f"✓ {name}: matches (max rel. error {rel:.1e})")

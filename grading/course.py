@@ -257,8 +257,8 @@ def autograde_parallel(assignment: str, jobs: int, quiet: bool = False) -> bool:
             results = [f.result() for f in futures]
         executed = tmp / "executed"
         done = []
-        for worker_root, _code, log in results:
-            if not quiet and _code:
+        for worker_root, code, log in results:
+            if not quiet and code:
                 print(f"worker {worker_root.name} reported problems:\n{log[-2000:]}", file=sys.stderr)
             elif not quiet:
                 print(f"worker {worker_root.name}: graded its share")

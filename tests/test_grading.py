@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from grading_support import (HIDDEN_BEGIN, HIDDEN_END, REPO, SOLUTION_BEGIN, SOLUTION_END, assignments,
+from grading_support import (HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, SOLUTION_END, assignments,
                              Submission, autograded_cells, course, grade_submissions,
                              hidden_test_lines, html_text, nbgrader_meta, solution_lines,
                              source_notebook)
