@@ -26,7 +26,7 @@ JOBS   ?= 1
 
 env: $(STAMP)
 	@# course_utils is installed in editable mode; re-point it if this checkout moved.
-	@$(PY) -c "import os, sys, course_utils; sys.exit(os.path.dirname(os.path.dirname(os.path.realpath(course_utils.__file__))) != os.path.realpath('.'))" 2>/dev/null \
+	@$(PY) -P -c "import os, sys, course_utils; sys.exit(os.path.dirname(os.path.dirname(os.path.realpath(course_utils.__file__))) != os.path.realpath('.'))" 2>/dev/null \
 	  || $(PY) -m pip install --quiet --no-deps -e .
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
