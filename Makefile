@@ -6,6 +6,7 @@
 #   make release      [A=01_backprop]  instructor: student versions into grading/release/
 #   make collect      A=01_backprop DIR=folder  instructor: file an LMS download (notebooks/zips) as submissions
 #   make autograde    A=01_backprop [JOBS=2]  instructor: grade grading/submitted/*/A (JOBS workers at once)
+#   make audit        A=01_backprop    instructor: submitted code that tampers with grading (never changes scores)
 #   make scores       A=01_backprop    instructor: per-cell scores from the gradebook
 #   make feedback     A=01_backprop    instructor: feedback HTML, hidden tests removed
 #   make export                        instructor: grades to grading/grades.csv
@@ -22,7 +23,7 @@ RUN    := PATH="$(abspath $(BIN)):$$PATH"
 A      ?=
 JOBS   ?= 1
 
-.PHONY: env lab test release collect autograde scores feedback export summary formgrader report clean
+.PHONY: env lab test release collect autograde audit scores feedback export summary formgrader report clean
 
 env: $(STAMP)
 	@# course_utils is installed in editable mode; re-point it if this checkout moved.
@@ -50,6 +51,9 @@ collect: env
 
 autograde: env
 	$(RUN) $(PY) grading/course.py autograde $(A) --jobs $(JOBS)
+
+audit: env
+	$(RUN) $(PY) grading/course.py audit $(A)
 
 scores: env
 	$(RUN) $(PY) grading/course.py scores $(A)

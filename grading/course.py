@@ -7,7 +7,8 @@ Run from anywhere with the project's Python (``.venv/bin/python`` after ``make e
     python grading/course.py student [--dest workspace]   # release + copy to a workspace, never overwriting work
     python grading/course.py submit STUDENT FILE.ipynb [--assignment A]   # place a file as a submission
     python grading/course.py collect ASSIGNMENT FOLDER [--student-regexp R]  # an LMS download of notebooks/zips
-    python grading/course.py autograde ASSIGNMENT [--student S] [--jobs N]   # N isolated workers at once
+    python grading/course.py autograde ASSIGNMENT [--student S] [--jobs N] [--scheduler tcp://host:8786]
+    python grading/course.py audit ASSIGNMENT [--student S]              # integrity findings (also after autograde)
     python grading/course.py scores ASSIGNMENT [--student S] [--json]     # per-cell scores from the gradebook
     python grading/course.py feedback ASSIGNMENT [--student S]           # HTML, hidden tests removed
     python grading/course.py export [--to grading/grades.csv]
@@ -177,7 +178,8 @@ def collect(assignment: str, folder: Path, student_regexp: str | None = None, qu
     return found
 
 
-def autograde(assignment: str, student_id: str | None = None, quiet: bool = False, jobs: int = 1) -> bool:
+def autograde(assignment: str, student_id: str | None = None, quiet: bool = False, jobs: int = 1,
+              scheduler: str | None = None) -> bool:
     """Autograde every (or one student's) submission; False if any submission could not be graded.
 
     nbgrader grades each submission in its own kernel.  A submission whose
@@ -186,16 +188,32 @@ def autograde(assignment: str, student_id: str | None = None, quiet: bool = Fals
 
     With ``jobs > 1`` the submissions are executed by that many isolated workers at once
     (see :func:`autograde_parallel`); the gradebook ends up exactly as after a serial run.
+    With a Dask ``scheduler`` address the workers are tasks on that cluster instead.
     """
     _check_assignment(assignment)
     if jobs < 1:
         raise SystemExit("--jobs must be at least 1")
+    if scheduler and not student_id:
+        if jobs == 1:
+            jobs = _cluster_threads(scheduler)
+        return autograde_parallel(assignment, jobs, quiet=quiet, scheduler=scheduler)
     if jobs > 1 and not student_id:
         return autograde_parallel(assignment, jobs, quiet=quiet)
     args = ["autograde", assignment, "--force", "--create"]
     if student_id:
         args += ["--student", student_id]
     return nbgrader(*args, quiet=quiet, check=False).returncode == 0
+
+
+def _cluster_threads(scheduler: str) -> int:
+    """How many tasks a Dask cluster runs at once (its workers' threads in total)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise SystemExit("--scheduler needs Dask's distributed package (pip install distributed)")
+    with Client(scheduler, timeout="30s") as client:
+        workers = client.scheduler_info().get("workers", {}).values()
+        return max(1, sum(int(w.get("nthreads", 1)) for w in workers))
 
 
 def submitted_students(assignment: str) -> list[str]:
@@ -206,31 +224,61 @@ def submitted_students(assignment: str) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir())
 
 
-def grade_in_worker(assignment: str, students: list[str], worker_root: Path) -> tuple[Path, int, str]:
+def grade_in_worker(assignment: str, students: list[str], worker_root: Path,
+                    root: Path | None = None) -> tuple[Path, int, str]:
     """Execute and grade some students' submissions in a private course folder.
 
     The worker folder gets a copy of the assignment's source and of those students'
     submissions only, builds its own SQLite gradebook from the source, and runs nbgrader's
-    autograde there, so workers share no files and no database.  Returns
+    autograde there, so workers share no files and no database.  ``root`` is the course
+    (default :func:`course_root`; a Dask worker is told it explicitly).  Returns
     ``(worker_root, exit code, log)``; the executed notebooks are in
     ``worker_root/grading/autograded``.
     """
+    root = Path(root) if root else course_root()
     worker_root = Path(worker_root)
-    shutil.copytree(course_root() / "notebooks" / assignment, worker_root / "notebooks" / assignment,
+    shutil.copytree(root / "notebooks" / assignment, worker_root / "notebooks" / assignment,
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     for sid in students:
-        shutil.copytree(course_root() / "grading" / "submitted" / sid / assignment,
+        shutil.copytree(root / "grading" / "submitted" / sid / assignment,
                         worker_root / "grading" / "submitted" / sid / assignment)
     nbgrader("generate_assignment", assignment, "--force", "--create", quiet=True, root=worker_root)
     proc = nbgrader("autograde", assignment, "--force", "--create", quiet=True, check=False, root=worker_root)
     return worker_root, proc.returncode, (proc.stdout or "") + (proc.stderr or "")
 
 
-def autograde_parallel(assignment: str, jobs: int, quiet: bool = False) -> bool:
+def _run_workers(assignment: str, groups: list[list[str]], base: Path, scheduler: str | None,
+                 quiet: bool) -> list[tuple[Path, int, str]]:
+    """Run :func:`grade_in_worker` for each group: local threads, or tasks on a Dask cluster."""
+    if not scheduler:
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(len(groups)) as pool:
+            futures = [pool.submit(grade_in_worker, assignment, group, base / f"worker{i}")
+                       for i, group in enumerate(groups)]
+            return [f.result() for f in futures]
+    try:
+        from distributed import Client
+    except ImportError:
+        raise SystemExit("--scheduler needs Dask's distributed package (pip install distributed)")
+    with Client(scheduler, timeout="30s") as client:
+        if not quiet:
+            n = len(client.scheduler_info().get("workers", {}))
+            print(f"Dask scheduler {scheduler}: {n} worker(s), {len(groups)} task(s)")
+        futures = [client.submit(grade_in_worker, assignment, group, base / f"worker{i}", course_root(),
+                                 pure=False, key=f"autograde-{assignment}-{base.name}-{i}")
+                   for i, group in enumerate(groups)]
+        return client.gather(futures)
+
+
+def autograde_parallel(assignment: str, jobs: int, quiet: bool = False, scheduler: str | None = None) -> bool:
     """Autograde all submissions of ``assignment`` with ``jobs`` isolated workers, then record them once.
 
     1. The students are dealt round-robin to ``jobs`` workers; each executes its share in a
-       private course folder (:func:`grade_in_worker`), in parallel processes.
+       private course folder (:func:`grade_in_worker`), in parallel processes.  With a Dask
+       ``scheduler`` address each worker is a task on that cluster (``jobs`` defaults to the
+       cluster's thread count); the course folder must then be on a file system every Dask
+       worker sees at the same path (the private folders are made under ``grading/workers``).
     2. The executed notebooks are put together and recorded in *this* course's gradebook by one
        ordinary ``nbgrader autograde`` run with execution switched off (``Execute`` and
        ``ClearOutput`` disabled): nbgrader itself restores the locked cells, reads each check's
@@ -239,7 +287,6 @@ def autograde_parallel(assignment: str, jobs: int, quiet: bool = False) -> bool:
     3. A submission a worker could not grade (its kernel died) is graded again here, serially,
        so that nbgrader records it as it always does (0 points, needs manual grading).
     """
-    import concurrent.futures
     import tempfile
 
     students = submitted_students(assignment)
@@ -249,12 +296,13 @@ def autograde_parallel(assignment: str, jobs: int, quiet: bool = False) -> bool:
     jobs = min(jobs, len(students))
     groups = [students[i::jobs] for i in range(jobs)]
     nb_names = {p.name for p in (course_root() / "notebooks" / assignment).glob("*.ipynb")}
-    with tempfile.TemporaryDirectory(prefix="workbook-autograde-") as tmp:
+    where = None
+    if scheduler:  # the private folders must be visible to every Dask worker
+        where = course_root() / "grading" / "workers"
+        where.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="workbook-autograde-", dir=where) as tmp:
         tmp = Path(tmp)
-        with concurrent.futures.ThreadPoolExecutor(jobs) as pool:
-            futures = [pool.submit(grade_in_worker, assignment, group, tmp / f"worker{i}")
-                       for i, group in enumerate(groups)]
-            results = [f.result() for f in futures]
+        results = _run_workers(assignment, groups, tmp, scheduler, quiet)
         executed = tmp / "executed"
         done = []
         for worker_root, code, log in results:
@@ -283,6 +331,49 @@ def autograde_parallel(assignment: str, jobs: int, quiet: bool = False) -> bool:
     for sid in sorted(set(students) - set(done)):
         ok = autograde(assignment, sid, quiet=quiet) and ok
     return ok
+
+
+def audit(assignment: str, student_id: str | None = None, out: Path | None = None) -> dict:
+    """Audit the submitted code of ``assignment`` without running it (see ``grading/workbook_integrity.py``).
+
+    Writes ``integrity.csv`` (student, notebook, cell, line, rule, detail) into ``out`` (default
+    ``grading/reports/<assignment>/``) and returns ``{student: [Finding, ...]}`` for the students
+    with findings.  Findings never change a score; they are for the instructor to review.
+    """
+    import csv
+
+    import nbformat
+
+    sys.path.insert(0, str(GRADING))
+    from workbook_integrity import Finding, audit_notebook
+
+    _check_assignment(assignment)
+    sources = {p.name: nbformat.read(p, as_version=4)
+               for p in (course_root() / "notebooks" / assignment).glob("*.ipynb")}
+    flagged: dict[str, list] = {}
+    rows = []
+    for sid in [student_id] if student_id else submitted_students(assignment):
+        folder = course_root() / "grading" / "submitted" / sid / assignment
+        for name, source in sources.items():
+            path = folder / name
+            if not path.is_file():
+                continue
+            try:
+                submitted = nbformat.read(path, as_version=4)
+            except Exception as exc:  # not a notebook: nbgrader reports it when grading
+                findings = [Finding("(file)", 0, "unreadable-notebook", f"{type(exc).__name__}: {exc}"[:200])]
+            else:
+                findings = audit_notebook(submitted, source)
+            if findings:
+                flagged.setdefault(sid, []).extend(findings)
+            rows += [(sid, name, f.cell, f.line, f.rule, f.detail) for f in findings]
+    out = Path(out) if out else course_root() / "grading" / "reports" / assignment
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "integrity.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", "notebook", "cell", "line", "rule", "detail"])
+        writer.writerows(rows)
+    return flagged
 
 
 def feedback(assignment: str, student_id: str | None = None, quiet: bool = False) -> None:
@@ -453,6 +544,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--student")
     p.add_argument("--jobs", type=int, default=1,
                    help="grade with N isolated workers at once (default 1: serial)")
+    p.add_argument("--scheduler", default=os.environ.get("WORKBOOK_DASK_SCHEDULER"),
+                   help="address of a Dask distributed scheduler (tcp://host:8786): the workers run as "
+                        "tasks on that cluster; the course folder must be on a file system all its "
+                        "workers share (default: $WORKBOOK_DASK_SCHEDULER)")
+    p = sub.add_parser("audit", help="list submitted code that tampers with grading (never changes scores)")
+    p.add_argument("assignment")
+    p.add_argument("--student")
     p = sub.add_parser("scores", help="print per-cell scores from the gradebook")
     p.add_argument("assignment")
     p.add_argument("--student")
@@ -489,10 +587,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"collected {sid}: {path}")
         print(f"{len(found)} submissions collected for {args.assignment}")
     elif args.command == "autograde":
-        if not autograde(args.assignment, args.student, jobs=args.jobs):
+        ok = autograde(args.assignment, args.student, jobs=args.jobs, scheduler=args.scheduler)
+        flagged = audit(args.assignment, args.student)
+        if flagged:
+            print(f"integrity audit: {len(flagged)} submission(s) to review ({', '.join(sorted(flagged))}); "
+                  f"details in {course_root() / 'grading' / 'reports' / args.assignment / 'integrity.csv'}")
+        if not ok:
             print("Some submissions could not be graded (see the errors above); they score 0 and "
                   "are marked for manual grading. All other submissions were graded.", file=sys.stderr)
             return 1
+    elif args.command == "audit":
+        flagged = audit(args.assignment, args.student)
+        for sid, findings in sorted(flagged.items()):
+            for f in findings:
+                print(f"{sid}: {f.cell} line {f.line}: {f.rule}: {f.detail}")
+        print(f"{len(flagged)} submission(s) to review; written "
+              f"{course_root() / 'grading' / 'reports' / args.assignment / 'integrity.csv'}")
     elif args.command == "scores":
         table = scores(args.assignment, args.student)
         print(json.dumps(table, indent=2) if args.json else "", end="")

@@ -64,9 +64,33 @@ c.Execute.extra_arguments = []
 os.environ.setdefault("COURSE_UTILS_NO_PROGRESS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-# Known harmless stderr noise that must not cost a student points.
-c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = r"(Matplotlib is building the font cache|FigureCanvasAgg is non-interactive)"
+# Integrity (see grading/README.md and grading/workbook_integrity.py).
+# Submissions run in the grading sandbox kernel (grading/kernels/workbook-grader): resource
+# limits, a private environment, Landlock file-system/network/signal restrictions, and the
+# in-kernel guard that restores patched libraries before the course's cells run.
+os.environ["JUPYTER_PATH"] = os.pathsep.join(
+    p for p in (HERE, os.environ.get("JUPYTER_PATH", "")) if p)
+c.Execute.kernel_name = "workbook-grader"
+c.RestoreMissingCells.source_directory = os.path.join(ROOT, "notebooks")
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "workbook_integrity.RestoreMissingCells",   # deleted course cells come back, in place
+    "nbgrader.preprocessors.OverwriteCells",      # edited locked cells are restored
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Autograde.autograde_preprocessors = [
+    "workbook_integrity.LockedCellDigests",       # which cells are the course's, for the guard
+    "nbgrader.preprocessors.Execute",
+    "workbook_integrity.StderrIsNotFailure",      # a warning never zeroes a passing test cell
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "workbook_integrity.LimitOutputSize",         # megabytes of output are cut, not stored
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 # Feedback: show results, points and messages, never the hidden tests.
 c.GenerateFeedback.preprocessors = [

@@ -4,6 +4,7 @@ A *fixture submission* is the reference solution with one deliberate change:
 ``Mutation(cell, old, new)`` replaces text inside one answer cell (the way a
 student's plausible mistake differs from the right answer), ``Replace(cell,
 source)`` swaps the whole cell, ``Delete(cell)`` removes a cell.  Each
+``Insert(after, source)`` adds a cell of the student's own.  Each
 ``Submission`` states which grade cells must score zero (``fails``); every
 other autograded cell must keep full marks.  The per-assignment lists live in
 ``tests/fixtures/<assignment>.py`` and are the template for new assignments.
@@ -103,6 +104,13 @@ class Delete:
 
 
 @dataclass(frozen=True)
+class Insert:
+    """Insert a new code cell (no nbgrader metadata, as a student would add it) after cell ``after``."""
+    after: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Submission:
     name: str
     changes: tuple = ()
@@ -125,9 +133,10 @@ def build_submission(release_nb, source_nb, sub: Submission):
             cell.source = strip_delimiters(answers[meta["grade_id"]])
     by_id = {nbgrader_meta(c).get("grade_id"): c for c in nb.cells if nbgrader_meta(c).get("grade_id")}
     for change in sub.changes:
-        if change.cell not in by_id:
-            raise KeyError(f"fixture {sub.name}: no cell {change.cell!r} in the notebook")
-        cell = by_id[change.cell]
+        target = change.after if isinstance(change, Insert) else change.cell
+        if target not in by_id:
+            raise KeyError(f"fixture {sub.name}: no cell {target!r} in the notebook")
+        cell = by_id[target]
         if isinstance(change, Mutation):
             if change.old not in cell.source:
                 raise ValueError(f"fixture {sub.name}: {change.old!r} not found in cell {change.cell!r}; "
@@ -137,6 +146,8 @@ def build_submission(release_nb, source_nb, sub: Submission):
             cell.source = change.source
         elif isinstance(change, Delete):
             nb.cells.remove(cell)
+        elif isinstance(change, Insert):
+            nb.cells.insert(nb.cells.index(cell) + 1, nbformat.v4.new_code_cell(change.source))
         else:
             raise TypeError(change)
     return nb
