@@ -60,14 +60,18 @@ SUBMISSIONS = [
                fails=frozenset({"test_double"})),
     Submission("raises", (Replace("square", "def square(x):\n    raise RuntimeError('oops')"),),
                fails=frozenset({"test_square"})),
-    Submission("deletes_test_cell", (Delete("test_square"),), fails=frozenset({"test_square"})),
+    # the grader puts a deleted test cell back (and runs it): a correct answer keeps its points
+    Submission("deletes_test_cell", (Delete("test_square"),), fails=frozenset()),
+    Submission("deletes_answer_and_test", (Delete("square"), Delete("test_square")),
+               fails=frozenset({"test_square"})),
     Submission("kills_kernel", (Replace("square", "import os\nos._exit(1)"),), crashes_kernel=True),
 ]
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=["serial", "jobs2"])
+@pytest.fixture(scope="module", params=[1, 2, "dask"], ids=["serial", "jobs2", "dask"])
 def toy_course(tmp_path_factory, request):
-    """The toy course with every submission graded, serially and with two parallel workers."""
+    """The toy course with every submission graded: serially, with two parallel workers, and as
+    tasks on a local Dask cluster of two worker processes (``--scheduler``)."""
     root = tmp_path_factory.mktemp(f"toycourse{request.param}")
     src = root / "notebooks" / "00_toy" / "toy.ipynb"
     src.parent.mkdir(parents=True)
@@ -79,7 +83,16 @@ def toy_course(tmp_path_factory, request):
         path.parent.mkdir(exist_ok=True)
         nbformat.write(build_submission(release, toy_notebook(), sub), path)
         course(root, "submit", sub.name, str(path), "--assignment", "00_toy")
-    proc = course(root, "autograde", "00_toy", "--jobs", str(request.param), cell_timeout=5, check=False)
+    if request.param == "dask":
+        distributed = pytest.importorskip("distributed")
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster:
+            proc = course(root, "autograde", "00_toy", "--scheduler", cluster.scheduler_address,
+                          cell_timeout=5, check=False)
+            # the keys of every task the scheduler saw, to show the workers ran there
+            proc.cluster_tasks = sorted({str(entry[0]) for entry in cluster.scheduler.transition_log})
+    else:
+        proc = course(root, "autograde", "00_toy", "--jobs", str(request.param), cell_timeout=5, check=False)
     import json
     scores = json.loads(course(root, "scores", "00_toy", "--json").stdout)
     return root, proc, {s: next(iter(nbs.values())) for s, nbs in scores.items()}
@@ -114,6 +127,15 @@ def test_a_dead_kernel_is_reported_but_others_are_graded(toy_course):
     assert proc.returncode == 1 and "could not be graded" in proc.stderr
     assert scores["kills_kernel"]["test_double"]["needs_manual_grade"]
     assert scores["reference"]["test_double"]["score"] == 2.0
+
+
+def test_dask_runs_the_workers_as_cluster_tasks(toy_course):
+    root, proc, scores = toy_course
+    if not hasattr(proc, "cluster_tasks"):
+        pytest.skip("serial and --jobs runs do not use Dask")
+    assert "autograde-00_toy" in " ".join(proc.cluster_tasks), proc.cluster_tasks
+    assert "2 worker(s), 2 task(s)" in proc.stdout
+    assert not list((root / "grading" / "workers").iterdir()), "private worker folders were left behind"
 
 
 def _gradebook_rows(root):
