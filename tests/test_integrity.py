@@ -20,6 +20,7 @@ import pytest
 from grading_support import (REPO, Submission, autograded_cells, build_submission, course,
                              new_course_root, source_notebook)
 
+pytestmark = pytest.mark.grading
 ASSIGNMENT = "06_hmm"
 sys.path.insert(0, str(REPO / "grading"))
 sys.path.insert(0, str(REPO / "grading" / "kernels" / "workbook-grader"))

@@ -27,7 +27,8 @@ pytest.importorskip("psycopg")
 BINDIRS = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
 INITDB = shutil.which("initdb") or next((os.path.join(d, "initdb") for d in BINDIRS
                                          if os.path.exists(os.path.join(d, "initdb"))), None)
-pytestmark = pytest.mark.skipif(INITDB is None, reason="PostgreSQL server binaries (initdb, pg_ctl) not installed")
+pytestmark = [pytest.mark.grading,
+              pytest.mark.skipif(INITDB is None, reason="PostgreSQL server binaries (initdb, pg_ctl) not installed")]
 
 # graded here: everyone except the kernel killer (its abandonment is the toy course's own test)
 CLASS = [s for s in SUBMISSIONS if not s.crashes_kernel]
