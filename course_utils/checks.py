@@ -804,11 +804,19 @@ def check_scalar(name, got, expected, *, rtol=1e-6, atol=1e-8, hint=None):
     raise CheckFailure(_with_hint("\n".join(lines), hint))
 
 
+def _tensor_base():
+    """torch's C tensor type: its methods cannot be replaced from Python (``torch.Tensor``'s can)."""
+    import torch
+
+    return getattr(torch._C, "TensorBase", None) or torch._C._TensorBase
+
+
 def _tensor_to_float_array(got, name):
     """Convert a student's ``torch.Tensor`` to a float64 array without trusting it.
 
     Only exact ``torch.Tensor`` / ``torch.nn.Parameter`` objects are accepted,
-    and only torch's own (unbound) methods are called on them.
+    and only the methods of torch's C tensor type are called on them (a patched
+    ``torch.Tensor.numpy`` or ``torch.Tensor.detach`` is never used).
     """
     import torch
 
@@ -833,12 +841,13 @@ def _tensor_to_float_array(got, name):
                 "If your function returns several values, use only the one checked here."
             )
         raise _Problem(f"{name} is of type {_type_name(got)}; a torch.Tensor was expected.")
-    dtype = torch.Tensor.dtype.__get__(got)
+    base = _tensor_base()
+    dtype = base.dtype.__get__(got)
     if dtype.is_complex:
         raise _Problem(f"{name} has dtype {dtype}; a real-valued tensor was expected.")
-    plain = torch.Tensor.detach(got)
-    plain = torch.Tensor.to(plain, device="cpu", dtype=torch.float64)
-    return _np_array(torch.Tensor.numpy(plain), dtype=_float64, copy=True), dtype
+    plain = base.detach(got)
+    plain = base.to(plain, device="cpu", dtype=torch.float64)
+    return _np_array(base.numpy(plain), dtype=_float64, copy=True), dtype
 
 
 def check_tensor(name, got, expected, *, rtol=1e-5, atol=1e-6, hint=None, requires_grad=None):
@@ -897,7 +906,7 @@ def check_tensor(name, got, expected, *, rtol=1e-5, atol=1e-6, hint=None, requir
     if requires_grad is not None:
         import torch
 
-        attached = _bool(torch.Tensor.requires_grad.__get__(got))
+        attached = _bool(_tensor_base().requires_grad.__get__(got))
         if requires_grad and not attached:
             raise CheckFailure(_with_hint(
                 f"{name} does not require grad: it is detached from the autograd graph, so "
@@ -956,7 +965,11 @@ def check_shape(name, got, expected_shape, *, allow_tensor=False):
         raise _TypeError(f"expected_shape must contain ints or None, got {n!r}")
     expected_shape = _tuple(None if n is None else _int(n) for n in expected_shape)
     if allow_tensor and _is_torch_tensor(got):
-        shape = _tuple(_int(n) for n in got.shape)
+        import torch
+
+        if _type(got) is not torch.Tensor and _type(got) is not torch.nn.Parameter:
+            raise CheckFailure(f"{name} is of type {_type_name(got)}; a torch.Tensor was expected.")
+        shape = _tuple(_int(n) for n in _tensor_base().shape.__get__(got))
     else:
         try:
             shape = _to_float_array(got, name)[0].shape

@@ -10,9 +10,12 @@ What it does:
 * **Snapshots** the attributes of the libraries the tests rely on (``builtins``, ``math``,
   NumPy and its testing/linalg/random modules, PyTorch and ``torch.nn.functional``/``testing``/
   ``linalg``, scikit-learn's SVM module, cvxopt, ``course_utils``) as soon as each is imported,
-  and the ``sys`` hooks and IPython's error reporting.
+  the attributes of the classes whose methods the tests call (``torch.Tensor``, ``nn.Module``
+  and a few layers, ``torch.distributions``' Gaussians), and the ``sys`` hooks and IPython's
+  error reporting.
 * **Before every cell**, puts back any of those attributes that a cell replaced or deleted
   (``np.allclose = lambda *a, **k: True``, ``builtins.abs = ...``, ``torch.allclose = ...``,
+  ``torch.Tensor.numpy = ...``,
   ``sys.modules['numpy'] = fake``, ``get_ipython().showtraceback = ...``).
 * **Before a locked cell**, also puts back the names the course's cells bound to library objects
   (``check_array``, ``np``, ``torch``, ...) if a student cell rebound them, hides student
@@ -48,6 +51,19 @@ _PROTECTED = {
     "sklearn.svm", "cvxopt", "cvxopt.solvers",
 }
 _PROTECTED_PREFIXES = ("course_utils",)
+# Classes whose own attributes are restored as well, by the module that defines them: the checks
+# and the reference computations call methods on tensors, modules and distributions, so
+# ``torch.Tensor.numpy = ...`` or ``nn.Module.__call__ = ...`` must not outlive the student's cell.
+# (NumPy's classes are immutable C types; torch's optimizers rewrap their own ``step`` at run time
+# and are left alone.)
+_PROTECTED_CLASSES = {
+    "torch": ("Tensor",),
+    "torch.nn": ("Module", "Parameter", "Linear", "Sequential", "ReLU", "Conv2d", "BatchNorm1d", "BatchNorm2d"),
+    "torch.distributions": ("Distribution", "Normal", "MultivariateNormal", "Bernoulli", "Categorical"),
+}
+_HOT_CLASSES = ("torch.Tensor", "torch.nn.Module")
+# Attributes a library itself adds to a protected class at run time (copyreg caches __slotnames__).
+_CLASS_ADDITIONS_ALLOWED = {"__slotnames__"}
 # Restored also after each call of a student's function (kept small: it runs per call).
 _HOT = ("builtins", "math", "numpy", "numpy.testing", "numpy.linalg", "numpy._core.numeric",
         "numpy._core.fromnumeric", "torch", "torch.nn.functional", "torch.testing", "torch.linalg",
@@ -64,6 +80,7 @@ class _State:
         self.shell = None
         self.locked: set[str] = set()
         self.snapshots: dict[str, tuple[types.ModuleType, dict]] = {}
+        self.classes: dict[str, tuple[type, dict]] = {}
         self.sys_hooks: dict[str, object] = {}
         self.shell_classes: list[tuple[type, dict]] = []
         self.shell_instances: list[tuple[object, set]] = []
@@ -89,6 +106,10 @@ def _protected(name: str) -> bool:
 def _snapshot(name: str, module) -> None:
     if name not in _state.snapshots and isinstance(module, types.ModuleType):
         _state.snapshots[name] = (module, dict(vars(module)))
+        for cls_name in _PROTECTED_CLASSES.get(name, ()):
+            cls = vars(module).get(cls_name)
+            if isinstance(cls, type):
+                _state.classes.setdefault(f"{name}.{cls_name}", (cls, dict(vars(cls))))
 
 
 def _snapshot_loaded() -> None:
@@ -148,6 +169,24 @@ def _restore_modules(names=None) -> None:
             sys.modules[name] = module
 
 
+def _restore_classes(names=None) -> None:
+    items = _state.classes.items() if names is None else (
+        (n, _state.classes[n]) for n in names if n in _state.classes)
+    for _, (cls, snap) in items:
+        current = cls.__dict__
+        for key, value in snap.items():
+            if current.get(key, _MISSING) is not value:
+                try:
+                    setattr(cls, key, value)
+                except (AttributeError, TypeError):
+                    pass
+        for key in [k for k in current if k not in snap and k not in _CLASS_ADDITIONS_ALLOWED]:
+            try:
+                delattr(cls, key)  # an attribute that shadows a base class's (torch.Tensor.numpy = ...)
+            except (AttributeError, TypeError):
+                pass
+
+
 def _restore_sys_and_shell() -> None:
     for key, value in _state.sys_hooks.items():
         if key in ("settrace", "setprofile"):
@@ -192,6 +231,7 @@ def restore(full: bool = True) -> None:
     if full:
         _snapshot_loaded()
     _restore_modules(None if full else _HOT)
+    _restore_classes(None if full else _HOT_CLASSES)
     _restore_sys_and_shell()
 
 

@@ -94,3 +94,37 @@ def test_half_precision_gets_a_note():
 def test_bad_expected_is_an_author_error():
     with pytest.raises(TypeError):
         check_tensor("z", torch.zeros(2), "abc")
+
+
+def test_shape_check_rejects_a_tensor_subclass_that_lies_about_its_shape():
+    from course_utils import check_shape
+
+    class WrongShape(torch.Tensor):
+        @property
+        def shape(self):
+            return torch.Size([2, 3])
+
+    liar = torch.zeros(5).as_subclass(WrongShape)
+    with pytest.raises(CheckFailure, match="torch.Tensor was expected"):
+        check_shape("z", liar, (2, 3), allow_tensor=True)
+    check_shape("z", torch.zeros(2, 3), (2, 3), allow_tensor=True)
+
+
+@pytest.mark.parametrize("method", ["numpy", "detach", "to", "dtype", "requires_grad"])
+def test_patched_tensor_methods_are_never_used(monkeypatch, method):
+    """``torch.Tensor.numpy = ...`` (which could hand the check its own expected values) is ignored:
+    the check calls the methods of torch's C tensor type, which Python code cannot replace."""
+    calls = []
+
+    def fake(*args, **kwargs):
+        calls.append(args)
+        return np.array([1.0, 2.0])
+
+    monkeypatch.setattr(torch.Tensor, method, property(fake) if method in ("dtype", "requires_grad") else fake,
+                        raising=False)
+    assert getattr(torch.Tensor, method) is not getattr(torch._C.TensorBase, method)  # the patch is live
+    msg = failure("z", torch.tensor([9.0, 9.0], requires_grad=True), [1.0, 2.0], requires_grad=True)
+    assert "z" in msg and "9" in msg
+    assert not calls
+    with pytest.raises(TypeError):
+        torch._C.TensorBase.numpy = fake  # the C type is immutable

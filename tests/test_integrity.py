@@ -1,9 +1,13 @@
 """Grading integrity: submissions that cheat, snoop or crash score what they must, through real nbgrader.
 
-The attack submissions live in tests/fixtures/integrity_06_hmm.py (a real assignment, its real
-hidden tests).  All of them, plus one file that is not a notebook, are graded together with
+The attack submissions live in ``tests/fixtures/integrity_<assignment>.py`` (real assignments,
+their real hidden tests): ``integrity_06_hmm.py`` patches NumPy and builtins, lies, tampers,
+snoops and crashes; ``integrity_04_vae.py`` patches PyTorch and ``torch.Tensor`` itself.  Each
+assignment's attacks (plus, for 06, one file that is not a notebook) are graded together with
 ``course.py autograde --jobs 2``; each must lose exactly its wrong function's cells, the others
 (and the other students) keep full marks, and the out-of-kernel audit must flag the tampering.
+Controls grade the same attacks with a defence switched off and check that they then gain
+points, so that the zero is known to be that defence's doing.
 """
 from __future__ import annotations
 
@@ -17,24 +21,32 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading_support import (REPO, Submission, autograded_cells, build_submission, course,
+from grading_support import (REPO, Submission, assignments, autograded_cells, build_submission, course,
                              new_course_root, source_notebook)
 
 pytestmark = pytest.mark.grading
-ASSIGNMENT = "06_hmm"
 sys.path.insert(0, str(REPO / "grading"))
 sys.path.insert(0, str(REPO / "grading" / "kernels" / "workbook-grader"))
+FIXTURES = REPO / "tests" / "fixtures"
 
 
-def _fixtures():
-    spec = importlib.util.spec_from_file_location("integrity_06_hmm", REPO / "tests" / "fixtures" / "integrity_06_hmm.py")
+def _load(assignment: str):
+    path = FIXTURES / f"integrity_{assignment}.py"
+    spec = importlib.util.spec_from_file_location(f"integrity_{assignment}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-FIX = _fixtures()
-BY_NAME = {s.name: s for s in FIX.SUBMISSIONS}
+FIX = {a: _load(a) for a in assignments() if (FIXTURES / f"integrity_{a}.py").is_file()}
+CASES = [(a, s.name) for a, module in FIX.items() for s in module.SUBMISSIONS]
+EXPECTED = {a: autograded_cells(source_notebook(a)[1]) for a in FIX}
+HMM = "06_hmm"
+needs_hmm = pytest.mark.skipif(HMM not in FIX, reason="06_hmm is not among WORKBOOK_ASSIGNMENTS")
+
+
+def by_name(assignment: str) -> dict[str, Submission]:
+    return {s.name: s for s in FIX[assignment].SUBMISSIONS}
 
 
 def landlock_abi() -> int:
@@ -43,11 +55,12 @@ def landlock_abi() -> int:
     return Landlock().abi
 
 
-def grade(tmp: Path, submissions, *, corrupt: tuple[str, ...] = (), env: dict | None = None, jobs: int = 2):
-    _, source_nb = source_notebook(ASSIGNMENT)
-    root = new_course_root(tmp / "course", ASSIGNMENT)
-    course(root, "release", ASSIGNMENT)
-    release_path = next((root / "grading" / "release" / ASSIGNMENT).glob("*.ipynb"))
+def grade(assignment: str, tmp: Path, submissions, *, corrupt: tuple[str, ...] = (), env: dict | None = None,
+          jobs: int = 2):
+    _, source_nb = source_notebook(assignment)
+    root = new_course_root(tmp / "course", assignment)
+    course(root, "release", assignment)
+    release_path = next((root / "grading" / "release" / assignment).glob("*.ipynb"))
     release_nb = nbformat.read(release_path, as_version=4)
     for sub in submissions:
         path = tmp / "build" / sub.name / release_path.name
@@ -55,92 +68,121 @@ def grade(tmp: Path, submissions, *, corrupt: tuple[str, ...] = (), env: dict | 
         nbformat.write(build_submission(release_nb, source_nb, sub), path)
         if sub.name in corrupt:
             path.write_text('{"cells": [ this is not JSON')
-        course(root, "submit", sub.name, str(path), "--assignment", ASSIGNMENT)
+        course(root, "submit", sub.name, str(path), "--assignment", assignment)
     old = {k: os.environ.get(k) for k in (env or {})}
     os.environ.update(env or {})
     try:
-        proc = course(root, "autograde", ASSIGNMENT, "--jobs", str(jobs), check=False)
+        proc = course(root, "autograde", assignment, "--jobs", str(jobs), check=False)
     finally:
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    table = json.loads(course(root, "scores", ASSIGNMENT, "--json").stdout)
+    table = json.loads(course(root, "scores", assignment, "--json").stdout)
     scores = {sid: {k: v["score"] for k, v in next(iter(nbs.values())).items()} for sid, nbs in table.items()}
     return root, proc, scores
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    subs = list(FIX.SUBMISSIONS) + [Submission("not_a_notebook")]
-    return grade(tmp_path_factory.mktemp("integrity"), subs, corrupt=("not_a_notebook",))
+    """``graded(assignment)``: that assignment's attacks graded once per test module."""
+    cache = {}
+
+    def get(assignment: str):
+        if assignment not in cache:
+            subs = list(FIX[assignment].SUBMISSIONS)
+            corrupt = ()
+            if assignment == HMM:
+                subs.append(Submission("not_a_notebook"))
+                corrupt = ("not_a_notebook",)
+            cache[assignment] = grade(assignment, tmp_path_factory.mktemp(f"integrity-{assignment}"), subs,
+                                      corrupt=corrupt)
+        return cache[assignment]
+
+    return get
 
 
-EXPECTED = autograded_cells(source_notebook(ASSIGNMENT)[1])
+def lost(assignment: str, scores: dict) -> set[str]:
+    return {cell for cell, points in EXPECTED[assignment].items() if scores.get(cell) != points}
 
 
-def lost(scores: dict) -> set[str]:
-    return {cell for cell, points in EXPECTED.items() if scores.get(cell) != points}
-
-
-@pytest.mark.parametrize("name", [s.name for s in FIX.SUBMISSIONS])
-def test_attack_scores_exactly_what_it_must(graded, name):
-    _, proc, scores = graded
+@pytest.mark.parametrize("assignment,name", CASES)
+def test_attack_scores_exactly_what_it_must(graded, assignment, name):
+    _, proc, scores = graded(assignment)
     if name == "reads_secrets" and landlock_abi() < 1:
         pytest.skip("this kernel has no Landlock: the file system is not restricted (see grading/README.md)")
-    sub = BY_NAME[name]
+    sub = by_name(assignment)[name]
     assert name in scores, f"{name} was not recorded\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    assert lost(scores[name]) == set(sub.fails), (
-        f"{name} ({sub.why}): lost {sorted(lost(scores[name]))}, expected to lose {sorted(sub.fails)}")
+    assert lost(assignment, scores[name]) == set(sub.fails), (
+        f"{assignment}/{name} ({sub.why}): lost {sorted(lost(assignment, scores[name]))}, "
+        f"expected to lose {sorted(sub.fails)}")
 
 
+@needs_hmm
 def test_a_file_that_is_not_a_notebook_scores_zero_and_others_are_graded(graded):
-    _, proc, scores = graded
-    assert sum(scores.get("not_a_notebook", {}).get(c, 0) for c in EXPECTED) == 0
-    assert lost(scores["reference"]) == set()
-    assert len([s for s in scores if s != "not_a_notebook"]) == len(FIX.SUBMISSIONS)
+    _, proc, scores = graded(HMM)
+    assert sum(scores.get("not_a_notebook", {}).get(c, 0) for c in EXPECTED[HMM]) == 0
+    assert lost(HMM, scores["reference"]) == set()
+    assert len([s for s in scores if s != "not_a_notebook"]) == len(FIX[HMM].SUBMISSIONS)
 
 
+@needs_hmm
 def test_output_is_capped(graded):
-    root, _, _ = graded
-    path = next((root / "grading" / "autograded" / "output_bomb" / ASSIGNMENT).glob("*.ipynb"))
+    root, _, _ = graded(HMM)
+    path = next((root / "grading" / "autograded" / "output_bomb" / HMM).glob("*.ipynb"))
     assert path.stat().st_size < 3_000_000, f"{path.stat().st_size:,} bytes"
     assert "output truncated by the grader" in path.read_text()
 
 
+@needs_hmm
 def test_warnings_stay_visible_but_cost_nothing(graded):
-    root, _, scores = graded
-    path = next((root / "grading" / "autograded" / "correct_but_noisy" / ASSIGNMENT).glob("*.ipynb"))
+    root, _, scores = graded(HMM)
+    path = next((root / "grading" / "autograded" / "correct_but_noisy" / HMM).glob("*.ipynb"))
     text = path.read_text()
     assert "[stderr]" in text and "this is only a warning" in text
 
 
-def test_audit_flags_the_tampering_and_nothing_else(graded):
-    root, _, _ = graded
-    rows = list(csv.DictReader(open(root / "grading" / "reports" / ASSIGNMENT / "integrity.csv")))
+@pytest.mark.parametrize("assignment", list(FIX))
+def test_audit_flags_the_tampering_and_nothing_else(graded, assignment):
+    root, _, _ = graded(assignment)
+    rows = list(csv.DictReader(open(root / "grading" / "reports" / assignment / "integrity.csv")))
     rules: dict[str, set] = {}
     for row in rows:
         rules.setdefault(row["student"], set()).add(row["rule"])
     assert "reference" not in rules, rules.get("reference")
-    for name, expected in FIX.AUDIT.items():
+    for name, expected in FIX[assignment].AUDIT.items():
         assert expected <= rules.get(name, set()), f"{name}: flagged {rules.get(name)}, expected {expected}"
-    assert "unreadable-notebook" in rules.get("not_a_notebook", set())
+    if assignment == HMM:
+        assert "unreadable-notebook" in rules.get("not_a_notebook", set())
 
 
+@needs_hmm
 def test_secret_probe_finds_the_files_without_the_sandbox(tmp_path):
     """The control for ``reads_secrets``: with the file-system sandbox off the same probe reads the
     source notebook and the gradebook (and so loses forward's points), so its full marks above
     are the sandbox's doing."""
-    _, _, scores = grade(tmp_path, [BY_NAME["reads_secrets"]], env={"WORKBOOK_SANDBOX": "off"}, jobs=1)
-    assert lost(scores["reads_secrets"]) == set(FIX.FORWARD)
+    _, _, scores = grade(HMM, tmp_path, [by_name(HMM)["reads_secrets"]], env={"WORKBOOK_SANDBOX": "off"}, jobs=1)
+    assert lost(HMM, scores["reads_secrets"]) == set(FIX[HMM].FORWARD)
+
+
+@pytest.mark.parametrize("assignment", [a for a in FIX if getattr(FIX[a], "CONTROL", ())])
+def test_patches_gain_points_without_the_guard(tmp_path, assignment):
+    """The controls for the guard: graded with ``WORKBOOK_GUARD=off``, the CONTROL submissions keep
+    some of the points they lose above, so their zero is the guard's doing."""
+    names = FIX[assignment].CONTROL
+    _, proc, scores = grade(assignment, tmp_path, [by_name(assignment)[n] for n in names],
+                            env={"WORKBOOK_GUARD": "off"}, jobs=1)
+    for name in names:
+        fails = set(by_name(assignment)[name].fails)
+        assert name in scores, proc.stdout[-3000:]
+        assert lost(assignment, scores[name]) < fails, (
+            f"{name} lost {sorted(lost(assignment, scores[name]))} even without the guard: the attack has no teeth")
 
 
 def test_no_reference_answer_or_plain_mistake_is_flagged_by_the_audit():
     """The audit's false positives: every assignment's reference and buggy fixtures are clean."""
     from workbook_integrity import audit_notebook
-
-    from grading_support import assignments
 
     for assignment in assignments():
         _, src = source_notebook(assignment)

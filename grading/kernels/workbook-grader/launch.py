@@ -21,7 +21,9 @@ student code exists in the process it
    installed before the first cell runs.
 
 ``WORKBOOK_SANDBOX=off`` skips step 4 (for example on a system without Landlock, where it is
-skipped anyway with a warning in the grader's log).  See grading/README.md for what each layer
+skipped anyway with a warning in the grader's log).  ``WORKBOOK_GUARD=off`` skips the guard of
+step 5: only for checking that a grading difference comes from the guard (the integrity tests'
+controls use it); never grade a class that way.  See grading/README.md for what each layer
 does and does not defend.
 """
 from __future__ import annotations
@@ -171,6 +173,7 @@ def main(argv: list[str]) -> None:
         ports = [int(v) for k, v in json.load(f).items() if k.endswith("_port")]
     locked = os.environ.pop("WORKBOOK_LOCKED_CELLS", "")
     sandbox = os.environ.get("WORKBOOK_SANDBOX", "on").lower() not in ("off", "0", "no", "false")
+    guard = os.environ.get("WORKBOOK_GUARD", "on").lower() not in ("off", "0", "no", "false")
     memory_mb = int(os.environ.get("WORKBOOK_KERNEL_MEMORY_MB", "4096"))
 
     # 1. resource limits
@@ -210,9 +213,12 @@ def main(argv: list[str]) -> None:
 
     app = IPKernelApp.instance()
     app.initialize(["-f", connection_file])
-    import course_utils.guard
+    if guard:
+        import course_utils.guard
 
-    course_utils.guard.install(app.shell, [h for h in locked.split(",") if h])
+        course_utils.guard.install(app.shell, [h for h in locked.split(",") if h])
+    else:
+        _log("WORKBOOK_GUARD=off: the in-kernel guard is NOT installed")
     app.start()
 
 
