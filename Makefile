@@ -3,8 +3,10 @@
 #
 #   make lab          student versions of every assignment in ./workspace, opened in JupyterLab
 #   make test         the whole test suite (course_utils, notebooks, the nbgrader pipeline)
-#   make release      [A=01_backprop]  instructor: student versions into grading/release/
+#   make release      [A=01_backprop] [EXCHANGE=1]  instructor: student versions into grading/release/
+#                                      (EXCHANGE=1: also into nbgrader's exchange, $$WORKBOOK_EXCHANGE)
 #   make collect      A=01_backprop DIR=folder  instructor: file an LMS download (notebooks/zips) as submissions
+#   make collect      A=01_backprop EXCHANGE=1  instructor: collect the submissions in nbgrader's exchange
 #   make autograde    A=01_backprop [JOBS=2]  instructor: grade grading/submitted/*/A (JOBS workers at once)
 #   make audit        A=01_backprop    instructor: submitted code that tampers with grading (never changes scores)
 #   make scores       A=01_backprop    instructor: per-cell scores from the gradebook
@@ -22,6 +24,7 @@ STAMP  := $(VENV)/.workbook-installed
 RUN    := PATH="$(abspath $(BIN)):$$PATH"
 A      ?=
 JOBS   ?= 1
+EXCHANGE ?=
 
 .PHONY: env lab test release collect autograde audit scores feedback export summary formgrader report clean
 
@@ -44,10 +47,10 @@ test: env
 	$(RUN) MPLBACKEND=Agg $(PY) -m pytest
 
 release: env
-	$(RUN) $(PY) grading/course.py release $(A)
+	$(RUN) $(PY) grading/course.py release $(A) $(if $(EXCHANGE),--exchange)
 
 collect: env
-	$(RUN) $(PY) grading/course.py collect $(A) "$(DIR)"
+	$(RUN) $(PY) grading/course.py collect $(A) $(if $(EXCHANGE),--exchange,"$(DIR)")
 
 autograde: env
 	$(RUN) $(PY) grading/course.py autograde $(A) --jobs $(JOBS)

@@ -3,10 +3,12 @@
 Run from anywhere with the project's Python (``.venv/bin/python`` after ``make env``)::
 
     python grading/course.py list                         # assignments and their points
-    python grading/course.py release [ASSIGNMENT ...]     # student versions -> grading/release/
+    python grading/course.py release [ASSIGNMENT ...] [--exchange]   # student versions -> grading/release/
+                                                          # (--exchange: also into nbgrader's exchange)
     python grading/course.py student [--dest workspace]   # release + copy to a workspace, never overwriting work
     python grading/course.py submit STUDENT FILE.ipynb [--assignment A]   # place a file as a submission
     python grading/course.py collect ASSIGNMENT FOLDER [--student-regexp R]  # an LMS download of notebooks/zips
+    python grading/course.py collect ASSIGNMENT --exchange                 # what students submitted to the exchange
     python grading/course.py autograde ASSIGNMENT [--student S] [--jobs N] [--scheduler tcp://host:8786]
     python grading/course.py audit ASSIGNMENT [--student S]              # integrity findings (also after autograde)
     python grading/course.py scores ASSIGNMENT [--student S] [--json]     # per-cell scores from the gradebook
@@ -78,14 +80,52 @@ def nbgrader(*args: str, check: bool = True, quiet: bool = False,
     return proc
 
 
-def release(names: list[str], quiet: bool = False) -> list[Path]:
-    """Generate the student version of each assignment into ``grading/release/``."""
+def exchange_root() -> Path:
+    """nbgrader's exchange folder (``WORKBOOK_EXCHANGE``, default ``/usr/local/share/nbgrader/exchange``)."""
+    return Path(os.environ.get("WORKBOOK_EXCHANGE", "/usr/local/share/nbgrader/exchange"))
+
+
+def _check_exchange() -> Path:
+    root = exchange_root()
+    if not root.is_dir():
+        raise SystemExit(
+            f"nbgrader's exchange folder {root} does not exist. Create it once, writable by every user "
+            f"of the server (sudo mkdir -p {root} && sudo chmod 777 {root}), or point WORKBOOK_EXCHANGE "
+            "at another shared folder.")
+    return root
+
+
+def release(names: list[str], quiet: bool = False, exchange: bool = False) -> list[Path]:
+    """Generate the student version of each assignment into ``grading/release/``.
+
+    With ``exchange``, also publish it in nbgrader's exchange (``nbgrader release_assignment``),
+    where students fetch it with ``nbgrader fetch_assignment ASSIGNMENT --course dl-workbook``.
+    """
+    if exchange:
+        _check_exchange()
     out = []
     for name in names or assignments():
         _check_assignment(name)
         nbgrader("generate_assignment", name, "--force", "--create", quiet=quiet)
+        if exchange:
+            nbgrader("release_assignment", name, "--force", quiet=quiet)
         out.append(course_root() / "grading" / "release" / name)
     return out
+
+
+def collect_exchange(assignment: str, quiet: bool = False) -> dict:
+    """Collect what students submitted to nbgrader's exchange (``nbgrader collect --update``).
+
+    Each student's latest submission is filed as ``grading/submitted/<student>/<assignment>/``
+    (an older copy is replaced only by a newer one).  Returns ``{student: submitted folder}``
+    for every student with a submission of ``assignment`` in the exchange.
+    """
+    _check_assignment(assignment)
+    root = _check_exchange()
+    nbgrader("collect", assignment, "--update", quiet=quiet)
+    inbound = root / "dl-workbook" / "inbound"
+    students = sorted({p.name.split("+")[0] for p in inbound.glob(f"*+{assignment}+*") if p.is_dir()})
+    return {sid: course_root() / "grading" / "submitted" / sid / assignment for sid in students}
 
 
 def student(dest: Path, quiet: bool = False) -> Path:
@@ -527,15 +567,20 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="list assignments")
     p = sub.add_parser("release", help="generate student versions")
     p.add_argument("assignment", nargs="*")
+    p.add_argument("--exchange", action="store_true",
+                   help="also release into nbgrader's exchange ($WORKBOOK_EXCHANGE, default /usr/local/share/nbgrader/exchange)")
     p = sub.add_parser("student", help="release and copy into a workspace without overwriting")
     p.add_argument("--dest", default=str(REPO / "workspace"))
     p = sub.add_parser("submit", help="place a notebook as a student's submission")
     p.add_argument("student")
     p.add_argument("notebook")
     p.add_argument("--assignment")
-    p = sub.add_parser("collect", help="collect an LMS download folder of notebooks and/or zips")
+    p = sub.add_parser("collect", help="collect an LMS download folder of notebooks and/or zips, "
+                                       "or the submissions in nbgrader's exchange")
     p.add_argument("assignment")
-    p.add_argument("folder")
+    p.add_argument("folder", nargs="?")
+    p.add_argument("--exchange", action="store_true",
+                   help="collect from nbgrader's exchange instead of a folder")
     p.add_argument("--student-regexp",
                    help="regular expression with a group (?P<student_id>...) matched at the start of each "
                         "file name (default: the part before the first underscore)")
@@ -575,14 +620,21 @@ def main(argv: list[str] | None = None) -> int:
                 manual = sum(m.get("points", 0) for m in meta if m.get("grade") and m.get("solution"))
                 print(f"{name:<20} {path.name:<24} autograded {auto:g} pts, written {manual:g} pts")
     elif args.command == "release":
-        for path in release(args.assignment):
-            print(f"released {path}")
+        for path in release(args.assignment, exchange=args.exchange):
+            print(f"released {path}" + (f" (and into the exchange {exchange_root()})" if args.exchange else ""))
     elif args.command == "student":
         print(f"student workspace ready: {student(Path(args.dest))}")
     elif args.command == "submit":
         print(f"submitted {submit(args.student, Path(args.notebook), args.assignment)}")
     elif args.command == "collect":
-        found = collect(args.assignment, Path(args.folder), args.student_regexp)
+        if args.exchange == bool(args.folder):
+            parser.error("collect needs either a FOLDER (an LMS download) or --exchange")
+        if args.exchange:
+            if args.student_regexp:
+                parser.error("--student-regexp applies to a FOLDER, not to --exchange")
+            found = collect_exchange(args.assignment)
+        else:
+            found = collect(args.assignment, Path(args.folder), args.student_regexp)
         for sid, path in found.items():
             print(f"collected {sid}: {path}")
         print(f"{len(found)} submissions collected for {args.assignment}")

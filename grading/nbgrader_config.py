@@ -47,6 +47,12 @@ c.CourseDirectory.ignore = [
 c.ZipCollectApp.downloaded_directory = os.path.join("grading", "downloaded")
 c.ZipCollectApp.collector_plugin = "workbook_collect.LmsCollector"
 
+# nbgrader's exchange, for a course on one shared server (JupyterHub): the instructor releases
+# into it and collects from it (``course.py release --exchange``, ``course.py collect A
+# --exchange``); students fetch and submit with ``nbgrader fetch_assignment`` / ``nbgrader submit``
+# or the Assignments tab of JupyterLab.  The folder must exist and be writable by everyone.
+c.Exchange.root = os.environ.get("WORKBOOK_EXCHANGE", "/usr/local/share/nbgrader/exchange")
+
 # Student stubs.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

@@ -165,9 +165,10 @@ def course_env(root: Path, cell_timeout: int) -> dict:
     return env
 
 
-def course(root: Path, *args: str, cell_timeout: int = 60, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``grading/course.py ARGS`` against the course rooted at ``root``."""
-    proc = subprocess.run([sys.executable, str(COURSE_CLI), *args], env=course_env(root, cell_timeout),
+def course(root: Path, *args: str, cell_timeout: int = 60, check: bool = True,
+           env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``grading/course.py ARGS`` against the course rooted at ``root`` (``env``: extra variables)."""
+    proc = subprocess.run([sys.executable, str(COURSE_CLI), *args], env={**course_env(root, cell_timeout), **(env or {})},
                           capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"course.py {' '.join(args)} exited {proc.returncode}\n"

@@ -244,3 +244,53 @@ def test_collect_an_lms_download_of_notebooks_and_zips(tmp_path):
     empty.mkdir()
     nothing = course(other, "collect", "00_toy", str(empty), check=False)
     assert nothing.returncode != 0 and "no files" in nothing.stderr
+
+
+def test_release_and_collect_through_nbgrader_exchange(tmp_path):
+    """The shared-server workflow: release into nbgrader's exchange, students fetch and submit with
+    nbgrader's own commands (one submits twice: the newer copy counts), collect, autograde."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "course"
+    src = root / "notebooks" / "00_toy" / "toy.ipynb"
+    src.parent.mkdir(parents=True)
+    nbformat.write(toy_notebook(), src)
+    exchange = tmp_path / "exchange"
+    env = {"WORKBOOK_EXCHANGE": str(exchange)}
+    missing = course(root, "release", "00_toy", "--exchange", env=env, check=False)
+    assert missing.returncode != 0 and "does not exist" in missing.stderr + missing.stdout
+    exchange.mkdir()
+    course(root, "release", "00_toy", "--exchange", env=env)
+    assert (exchange / "dl-workbook" / "outbound" / "00_toy" / "toy.ipynb").is_file()
+
+    def student_nbgrader(home, *args):
+        cmd = [sys.executable, "-m", "nbgrader", *args, "--course=dl-workbook", f"--Exchange.root={exchange}"]
+        proc = subprocess.run(cmd, cwd=home, capture_output=True, text=True,
+                              env={**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    release = None
+    for sid, versions in (("alice", [SUBMISSIONS[2], SUBMISSIONS[0]]), ("bob", [SUBMISSIONS[2]])):
+        home = tmp_path / f"home-{sid}"
+        home.mkdir()
+        student_nbgrader(home, "fetch_assignment", "00_toy")
+        fetched = home / "00_toy" / "toy.ipynb"
+        release = release or nbformat.read(fetched, as_version=4)
+        for sub in versions:
+            nbformat.write(build_submission(release, toy_notebook(), sub), fetched)
+            student_nbgrader(home, "submit", "00_toy", f"--student={sid}")
+            time.sleep(1.1)  # submissions are told apart by their timestamps
+    out = course(root, "collect", "00_toy", "--exchange", env=env).stdout
+    assert "2 submissions collected" in out, out
+    course(root, "autograde", "00_toy", cell_timeout=10)
+    scores = json.loads(course(root, "scores", "00_toy", "--json").stdout)
+    got = {sid: {cell: v["score"] for cell, v in next(iter(nbs.values())).items()} for sid, nbs in scores.items()}
+    assert got["alice"]["test_double"] == 2 and got["alice"]["test_square"] == 1  # her second, correct copy
+    assert got["bob"]["test_double"] == 0 and got["bob"]["test_square"] == 1
+
+    usage = course(root, "collect", "00_toy", env=env, check=False)
+    assert usage.returncode == 2 and "FOLDER" in usage.stderr
