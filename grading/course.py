@@ -31,6 +31,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 GRADING = Path(__file__).resolve().parent
@@ -72,8 +73,11 @@ def nbgrader(*args: str, check: bool = True, quiet: bool = False,
         env.pop("WORKBOOK_DB_URL", None)
     ((root or course_root()) / "grading").mkdir(parents=True, exist_ok=True)  # where the gradebook lives
     cmd = [sys.executable, "-m", "nbgrader", *args]
-    proc = subprocess.run(cmd, cwd=GRADING, env=env, text=True,
-                          capture_output=quiet)
+    # the grading kernels make their private folders in here; removed with everything in it
+    with tempfile.TemporaryDirectory(prefix="workbook-kernels-") as kernel_tmp:
+        env["WORKBOOK_KERNEL_TMP"] = kernel_tmp
+        proc = subprocess.run(cmd, cwd=GRADING, env=env, text=True,
+                              capture_output=quiet)
     if check and proc.returncode != 0:
         detail = (proc.stderr or "")[-4000:] if quiet else ""
         raise RuntimeError(f"nbgrader {' '.join(args)} failed (exit {proc.returncode})\n{detail}")

@@ -9,7 +9,8 @@ student code exists in the process it
    ``MemoryError`` inside the cell instead of the machine's out-of-memory killer;
 2. removes everything from the environment except what a kernel needs (no database URL,
    no tokens, no scheduler addresses);
-3. gives the kernel a private temporary, IPython and Matplotlib folder;
+3. gives the kernel a private temporary, IPython and Matplotlib folder (inside
+   ``WORKBOOK_KERNEL_TMP`` when the grader sets it, so that the grader can remove them all);
 4. on Linux with Landlock (5.13 and later), restricts the file system for the kernel and
    everything it starts: read-only access to the Python installation, the ``course_utils``
    package and ``data/``; read-write access to the submission's own folder and the private
@@ -28,6 +29,7 @@ does and does not defend.
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
 import glob
 import json
@@ -183,7 +185,11 @@ def main(argv: list[str]) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     # 2.-3. environment and private folders
-    private = tempfile.mkdtemp(prefix="workbook-kernel-")
+    # Under the grader's own temporary folder when it names one (course.py removes that folder
+    # when nbgrader is done: the sandbox cannot remove a folder it did not make), else in /tmp.
+    base = os.environ.get("WORKBOOK_KERNEL_TMP")
+    private = tempfile.mkdtemp(prefix="workbook-kernel-", dir=base if base and os.path.isdir(base) else None)
+    atexit.register(shutil.rmtree, private, True)
     for sub in ("tmp", "ipython", "matplotlib"):
         os.makedirs(os.path.join(private, sub))
     for cache in glob.glob(os.path.expanduser("~/.cache/matplotlib/fontlist-*.json")):
