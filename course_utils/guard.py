@@ -169,22 +169,28 @@ def _restore_modules(names=None) -> None:
             sys.modules[name] = module
 
 
+def _restore_class_dict(cls: type, snap: dict, allowed_additions=frozenset()) -> None:
+    """Put ``cls``'s attributes back as in ``snap``: replaced ones restored, added ones removed
+    (an added attribute can shadow a base class's: ``torch.Tensor.numpy = ...``)."""
+    current = cls.__dict__
+    for key, value in snap.items():
+        if current.get(key, _MISSING) is not value:
+            try:
+                setattr(cls, key, value)
+            except (AttributeError, TypeError):
+                pass
+    for key in [k for k in current if k not in snap and k not in allowed_additions]:
+        try:
+            delattr(cls, key)
+        except (AttributeError, TypeError):
+            pass
+
+
 def _restore_classes(names=None) -> None:
     items = _state.classes.items() if names is None else (
         (n, _state.classes[n]) for n in names if n in _state.classes)
     for _, (cls, snap) in items:
-        current = cls.__dict__
-        for key, value in snap.items():
-            if current.get(key, _MISSING) is not value:
-                try:
-                    setattr(cls, key, value)
-                except (AttributeError, TypeError):
-                    pass
-        for key in [k for k in current if k not in snap and k not in _CLASS_ADDITIONS_ALLOWED]:
-            try:
-                delattr(cls, key)  # an attribute that shadows a base class's (torch.Tensor.numpy = ...)
-            except (AttributeError, TypeError):
-                pass
+        _restore_class_dict(cls, snap, _CLASS_ADDITIONS_ALLOWED)
 
 
 def _restore_sys_and_shell() -> None:
@@ -199,18 +205,7 @@ def _restore_sys_and_shell() -> None:
     sys.settrace(None)
     sys.setprofile(None)
     for cls, snap in _state.shell_classes:
-        current = cls.__dict__
-        for key, value in snap.items():
-            if current.get(key, _MISSING) is not value:
-                try:
-                    setattr(cls, key, value)
-                except (AttributeError, TypeError):
-                    pass
-        for key in [k for k in current if k not in snap]:
-            try:
-                delattr(cls, key)
-            except (AttributeError, TypeError):
-                pass
+        _restore_class_dict(cls, snap)
     for obj, keys in _state.shell_instances:
         for key in [k for k in vars(obj) if k not in keys and callable(getattr(type(obj), k, None))]:
             try:
