@@ -57,13 +57,13 @@ def _check_assignment(name: str) -> str:
 
 
 def nbgrader(*args: str, check: bool = True, quiet: bool = False,
-             root: Path | None = None) -> subprocess.CompletedProcess:
+             root: Path | None = None, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     """Run ``nbgrader ARGS`` with the course configuration; raise on a non-zero exit.
 
     ``root`` runs it on another course folder (a grading worker's own copy, with its own SQLite
-    gradebook) instead of ``course_root()``.
+    gradebook) instead of ``course_root()``; ``env_extra`` adds environment variables.
     """
-    env = dict(os.environ)
+    env = {**os.environ, **(env_extra or {})}
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     env.setdefault("COURSE_UTILS_NO_PROGRESS", "1")
@@ -268,8 +268,20 @@ def submitted_students(assignment: str) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir())
 
 
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def thread_env(threads: int) -> dict:
+    """Environment that gives a grading kernel ``threads`` math-library threads (unless already set).
+
+    NumPy's BLAS starts a thread per core in every kernel; kernels graded at once then compete
+    for the same cores, so each worker's kernels get their share of the cores instead.
+    """
+    return {name: os.environ.get(name, str(max(1, threads))) for name in _THREAD_VARIABLES}
+
+
 def grade_in_worker(assignment: str, students: list[str], worker_root: Path,
-                    root: Path | None = None) -> tuple[Path, int, str]:
+                    root: Path | None = None, threads: int | None = None) -> tuple[Path, int, str]:
     """Execute and grade some students' submissions in a private course folder.
 
     The worker folder gets a copy of the assignment's source and of those students'
@@ -277,7 +289,8 @@ def grade_in_worker(assignment: str, students: list[str], worker_root: Path,
     autograde there, so workers share no files and no database.  ``root`` is the course
     (default :func:`course_root`; a Dask worker is told it explicitly).  Returns
     ``(worker_root, exit code, log)``; the executed notebooks are in
-    ``worker_root/grading/autograded``.
+    ``worker_root/grading/autograded``.  ``threads``: math-library threads per kernel (the
+    worker's share of the cores; default: the libraries' own choice).
     """
     root = Path(root) if root else course_root()
     worker_root = Path(worker_root)
@@ -287,7 +300,8 @@ def grade_in_worker(assignment: str, students: list[str], worker_root: Path,
         shutil.copytree(root / "grading" / "submitted" / sid / assignment,
                         worker_root / "grading" / "submitted" / sid / assignment)
     nbgrader("generate_assignment", assignment, "--force", "--create", quiet=True, root=worker_root)
-    proc = nbgrader("autograde", assignment, "--force", "--create", quiet=True, check=False, root=worker_root)
+    proc = nbgrader("autograde", assignment, "--force", "--create", quiet=True, check=False, root=worker_root,
+                    env_extra=thread_env(threads) if threads else None)
     return worker_root, proc.returncode, (proc.stdout or "") + (proc.stderr or "")
 
 
@@ -298,7 +312,8 @@ def _run_workers(assignment: str, groups: list[list[str]], base: Path, scheduler
         import concurrent.futures
 
         with concurrent.futures.ThreadPoolExecutor(len(groups)) as pool:
-            futures = [pool.submit(grade_in_worker, assignment, group, base / f"worker{i}")
+            futures = [pool.submit(grade_in_worker, assignment, group, base / f"worker{i}", None,
+                                   max(1, (os.cpu_count() or 1) // len(groups)))
                        for i, group in enumerate(groups)]
             return [f.result() for f in futures]
     try:
@@ -309,7 +324,8 @@ def _run_workers(assignment: str, groups: list[list[str]], base: Path, scheduler
         if not quiet:
             n = len(client.scheduler_info().get("workers", {}))
             print(f"Dask scheduler {scheduler}: {n} worker(s), {len(groups)} task(s)")
-        futures = [client.submit(grade_in_worker, assignment, group, base / f"worker{i}", course_root(),
+        # one kernel per Dask worker thread, and (as the README asks) one worker thread per core
+        futures = [client.submit(grade_in_worker, assignment, group, base / f"worker{i}", course_root(), 1,
                                  pure=False, key=f"autograde-{assignment}-{base.name}-{i}")
                    for i, group in enumerate(groups)]
         return client.gather(futures)
