@@ -5,7 +5,8 @@ Modules
 checks
     Comparisons for graded cells that explain what is wrong
     (``check_array``, ``check_scalar``, ``check_shape``, ``check_grads``,
-    ``check_true``, ``check_tensor``, ``rel_error``, ``CheckFailure``).
+    ``check_true``, ``check_tensor``, ``check_vectorized``, ``check_unmodified``,
+    ``rel_error``, ``CheckFailure``).
 gradcheck
     Numerical gradients by central differences and a checker for layer
     backward passes.
@@ -39,6 +40,8 @@ from .checks import (
     check_shape,
     check_tensor,
     check_true,
+    check_unmodified,
+    check_vectorized,
     rel_error,
 )
 from .data import (
@@ -72,6 +75,8 @@ __all__ = [
     "check_grads",
     "check_true",
     "check_tensor",
+    "check_vectorized",
+    "check_unmodified",
     "eval_numerical_gradient",
     "eval_numerical_gradient_array",
     "grad_check_sparse",

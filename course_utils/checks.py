@@ -25,6 +25,7 @@ never used. This protects against casual tampering; it is not a sandbox.
 """
 
 import builtins as _builtins
+import sys as _sys
 
 import numpy as np
 
@@ -37,6 +38,8 @@ __all__ = [
     "check_grads",
     "check_true",
     "check_tensor",
+    "check_vectorized",
+    "check_unmodified",
 ]
 
 # ---------------------------------------------------------------------------
@@ -1199,3 +1202,219 @@ def check_true(condition, message):
         )
     if not value:
         raise CheckFailure(message)
+
+
+# ---------------------------------------------------------------------------
+# Structure: vectorised code and pure functions
+# ---------------------------------------------------------------------------
+_settrace = _sys.settrace
+_gettrace = _sys.gettrace
+_isinstance = _builtins.isinstance
+_id = _builtins.id
+_SMALL_CALL_BUDGET = 200_000  # Python lines a small input may execute before the check gives up
+
+
+class _LineBudget(BaseException):
+    """Raised inside the traced call when it has executed more lines than the check needs to see."""
+
+
+def _count_python_lines(fn, args, kwargs, budget):
+    """Run ``fn(*args, **kwargs)`` and count the line events of every Python frame it enters.
+
+    Returns ``(count, exceeded, tracer_intact)``; stops the call (``exceeded``) once ``budget``
+    lines have run. Exceptions raised by ``fn`` itself propagate.
+    """
+    state = [0, False]
+
+    def local(frame, event, arg):
+        if event == "line":
+            state[0] += 1
+            if state[0] > budget:
+                state[1] = True
+                raise _LineBudget()
+        return local
+
+    def global_(frame, event, arg):
+        return local
+
+    previous = _gettrace()
+    _settrace(global_)
+    intact = True
+    try:
+        fn(*args, **kwargs)
+    except _LineBudget:
+        pass
+    finally:
+        # a trace function that raises is unset by Python itself
+        intact = state[1] or _gettrace() is global_
+        _settrace(previous)
+    return state[0], state[1], intact
+
+
+def _describe_sizes(small_args, large_args):
+    """``x (2, 3, 8, 8) -> (64, 3, 8, 8)`` for the positional arguments whose shape changes."""
+    parts = []
+    for i, (a, b) in _enumerate(_zip(small_args, large_args)):
+        sa, sb = getattr(a, "shape", None), getattr(b, "shape", None)
+        if sa is not None and sb is not None and _tuple(sa) != _tuple(sb):
+            parts.append(f"argument {i}: {_fmt_shape(_tuple(sa))} -> {_fmt_shape(_tuple(sb))}")
+    return _str_join(", ", parts) if parts else "a larger input"
+
+
+def check_vectorized(name, fn, small_args, large_args, *, small_kwargs=None, large_kwargs=None,
+                     max_extra_lines=None):
+    """Fail if ``fn`` runs a Python-level loop whose length grows with its input.
+
+    ``fn`` is called on a small and on a larger input while every line of
+    Python it executes is counted, in every frame: its own body, helper
+    functions it calls (a loop-based sibling), comprehensions and the Python
+    functions that ``np.vectorize`` or ``map`` call per element. Vectorised
+    code executes the same number of lines whatever the size of the arrays;
+    a loop over samples or entries executes more lines on the larger input.
+    Loops whose length does not depend on the scaled dimensions (over the
+    offsets of a fixed-size kernel, say) are allowed. The check counts lines,
+    not seconds, so it gives the same verdict on a busy machine.
+
+    Parameters
+    ----------
+    name : str
+        The function's name, for the message.
+    fn : callable
+        The function to check. It is called three times: once on the small
+        input to warm up (lazy imports and caches), then once on each input
+        while counting. Its results are discarded.
+    small_args, large_args : tuple
+        Positional arguments of the two calls. Choose them so that a loop
+        over the scaled dimension would execute at least about 100 more lines.
+    small_kwargs, large_kwargs : dict, optional
+        Keyword arguments of the two calls.
+    max_extra_lines : int, optional
+        How many more lines the large call may execute than the small one.
+        Default: 25 plus 10% of the small call's count.
+
+    Raises
+    ------
+    CheckFailure
+        If the larger input executes more lines than allowed, or ``fn``
+        replaced the tracing hook while it ran.
+    """
+    _check_name(name)
+    if not callable(fn):
+        raise _TypeError(f"fn must be callable, got {_type_name(fn)}")
+    small_kwargs = {} if small_kwargs is None else small_kwargs
+    large_kwargs = {} if large_kwargs is None else large_kwargs
+    small_args, large_args = _tuple(small_args), _tuple(large_args)
+    fn(*small_args, **small_kwargs)  # warm-up: lazy imports and caches are not counted
+    small, exceeded, intact = _count_python_lines(fn, small_args, small_kwargs, _SMALL_CALL_BUDGET)
+    if not intact:
+        raise CheckFailure(f"{name} changed Python's tracing hook (sys.settrace) while it ran; "
+                           "a graded function must leave it alone.")
+    if exceeded:
+        raise CheckFailure(
+            f"{name} executed more than {_SMALL_CALL_BUDGET} lines of Python on a small input: "
+            "it is not vectorised. Express the computation with whole-array operations "
+            "(broadcasting, matrix products, fancy indexing) instead of Python loops.")
+    allowed = (25 + small // 10) if max_extra_lines is None else _int(max_extra_lines)
+    large, exceeded, intact = _count_python_lines(fn, large_args, large_kwargs, small + allowed)
+    if not intact:
+        raise CheckFailure(f"{name} changed Python's tracing hook (sys.settrace) while it ran; "
+                           "a graded function must leave it alone.")
+    if exceeded:
+        raise CheckFailure(
+            f"{name} is not vectorised: it executed {small} lines of Python on the small input "
+            f"but more than {small + allowed} on the larger one ({_describe_sizes(small_args, large_args)}). "
+            "Some Python-level loop (a for/while loop, a comprehension, np.vectorize, or a call to "
+            "a loop-based function) runs once per sample or entry. Replace it with whole-array "
+            "operations: broadcasting, matrix products, fancy indexing, np.add.at.")
+    _print(f"✓ {name}: vectorised ({small} lines of Python on the small input, {large} on the larger one)")
+
+
+def _fmt_entry(value):
+    if value.dtype.kind in "fc":
+        return _fmt_num(_float(value.real))
+    return _repr(value.item())
+
+
+def _modified_entries(before, after, path):
+    """A description of how ``after`` differs from ``before``, or None if it does not."""
+    if _type(before) is _ndarray:
+        if _type(after) is not _ndarray:
+            return f"{path} was replaced by a {_type_name(after)}"
+        after = _view(after, _ndarray)
+        if _tuple(after.shape) != _tuple(before.shape):
+            return f"{path} changed shape from {_fmt_shape(before.shape)} to {_fmt_shape(after.shape)}"
+        if after.dtype != before.dtype:
+            return f"{path} changed dtype from {before.dtype} to {after.dtype}"
+        b = _np_array(before, copy=True)
+        a = _np_array(after, copy=True)
+        if a.dtype.kind in "fc":
+            same = _logical_or(_equal(a, b), _logical_and(_isnan(a), _isnan(b)))
+        else:
+            same = _equal(a, b)
+        changed = _logical_not(same).reshape(-1)
+        n_changed = _int(changed.sum())
+        if n_changed == 0:
+            return None
+        first = _int(changed.nonzero()[0][0])
+        where = _fmt_index(first, b.shape) if b.ndim else ""
+        return (f"{path} was modified in place: {n_changed} of {b.size} entries changed "
+                f"(e.g. {path}{where}: {_fmt_entry(b.reshape(-1)[first])} before the call, "
+                f"{_fmt_entry(a.reshape(-1)[first])} after)")
+    if _is_torch_tensor(before):
+        if not _is_torch_tensor(after):
+            return f"{path} was replaced by a {_type_name(after)}"
+        b, _ = _tensor_to_float_array(before, path)
+        a, _ = _tensor_to_float_array(after, path)
+        return _modified_entries(b, a, path)
+    if _type(before) in (_tuple, _list):
+        if _type(after) is not _type(before) or _len(after) != _len(before):
+            return f"{path} changed from a {_type_name(before)} of {_len(before)} items"
+        for i in _range(_len(before)):
+            found = _modified_entries(before[i], after[i], f"{path}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if _type(before) is _dict:
+        if _type(after) is not _dict or _sorted(map(_repr, before)) != _sorted(map(_repr, after)):
+            return f"{path} had keys added or removed"
+        for key in before:
+            found = _modified_entries(before[key], after[key], f"{path}[{key!r}]")
+            if found is not None:
+                return found
+        return None
+    if _type(before) in _PY_NUMBER_TYPES or _type(before) in _NP_SCALAR_TYPES or before is None \
+            or _type(before) is _str:
+        if _type(after) is not _type(before) or not (before == after or (before != before and after != after)):
+            return f"{path} changed from {before!r} to {after!r}"
+        return None
+    raise _TypeError(f"check_unmodified cannot compare a {_type_name(before)} (at {path})")
+
+
+def check_unmodified(name, before, after):
+    """Fail if a function modified an argument it must leave alone.
+
+    Take a deep copy of the argument (``copy.deepcopy``) before calling the
+    function, pass the original, and give both to this check afterwards.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    before : ndarray, torch.Tensor, number, str, None, or a tuple/list/dict of these
+        The copy taken before the call.
+    after : same structure as ``before``
+        The object that was passed to the function.
+
+    Raises
+    ------
+    CheckFailure
+        If any entry, shape, dtype or key differs.
+    """
+    _check_name(name)
+    found = _modified_entries(before, after, name)
+    if found is not None:
+        raise CheckFailure(
+            f"{found}. This function must leave its inputs unchanged: compute the result in "
+            "new arrays (an in-place operation such as `+=`, `*=`, `[...] =` or `.clip(out=...)` "
+            "on an argument changes the caller's data).")
+    _print(f"✓ {name}: left unchanged")

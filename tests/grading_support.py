@@ -6,7 +6,9 @@ student's plausible mistake differs from the right answer), ``Replace(cell,
 source)`` swaps the whole cell, ``Delete(cell)`` removes a cell.  Each
 ``Insert(after, source)`` adds a cell of the student's own.  Each
 ``Submission`` states which grade cells must score zero (``fails``); every
-other autograded cell must keep full marks.  The per-assignment lists live in
+other autograded cell must keep full marks.  A submission marked ``correct``
+is a legitimate alternative to the reference (another formulation, another
+order of operations) and must keep every point.  The per-assignment lists live in
 ``tests/fixtures/<assignment>.py`` and are the template for new assignments.
 """
 from __future__ import annotations
@@ -118,6 +120,7 @@ class Submission:
     why: str = ""
     blank: bool = False          # the untouched release
     crashes_kernel: bool = False  # nbgrader abandons the submission: every cell 0
+    correct: bool = False        # a legitimate alternative: loses nothing (``fails`` empty)
 
 
 def build_submission(release_nb, source_nb, sub: Submission):

@@ -13,6 +13,8 @@ from course_utils.checks import (
     check_scalar,
     check_shape,
     check_true,
+    check_unmodified,
+    check_vectorized,
     rel_error,
 )
 
@@ -463,3 +465,104 @@ def test_rel_error():
         rel_error(np.ones(3), np.ones((3, 1)))
     with pytest.raises(TypeError):
         rel_error(None, np.ones(3))
+
+
+# ---------------------------------------------------------------- check_vectorized
+def _vec_inputs():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(5, 3))
+    return (rng.normal(size=(2, 5)), w), (rng.normal(size=(64, 5)), w)
+
+
+def _affine_loop(x, w):
+    out = np.empty((x.shape[0], w.shape[1]))
+    for i in range(x.shape[0]):
+        out[i] = x[i] @ w
+    return out
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x, w: x @ w,
+    lambda x, w: np.pad(x, ((0, 0), (1, 1)))[:, 1:-1] @ w,   # Python-level NumPy helpers are fine
+    lambda x, w: sum(x[:, k:k + 1] * w[k] for k in range(w.shape[0])),  # loop over a fixed dimension
+])
+def test_check_vectorized_accepts_array_code(fn, capsys):
+    small, large = _vec_inputs()
+    check_vectorized("f", fn, small, large)
+    assert capsys.readouterr().out.startswith("✓ f: vectorised")
+
+
+@pytest.mark.parametrize("fn", [
+    _affine_loop,
+    lambda x, w: _affine_loop(x, w),                          # delegates to a loop-based function
+    lambda x, w: np.array([row @ w for row in x]),            # comprehension
+    lambda x, w: np.vectorize(lambda v: 2 * v)(x) @ w,        # np.vectorize calls Python per entry
+])
+def test_check_vectorized_rejects_loops_over_the_scaled_dimension(fn):
+    small, large = _vec_inputs()
+    with pytest.raises(CheckFailure, match="not vectorised.*\\(2, 5\\) -> \\(64, 5\\)"):
+        check_vectorized("f", fn, small, large)
+
+
+def test_check_vectorized_cannot_be_escaped():
+    import sys
+
+    def unhook(x, w):
+        sys.settrace(None)
+        return _affine_loop(x, w)
+
+    def swallow(x, w):
+        try:
+            return _affine_loop(x, w)
+        except BaseException:
+            return x @ w
+
+    small, large = _vec_inputs()
+    with pytest.raises(CheckFailure, match="tracing hook"):
+        check_vectorized("f", unhook, small, large)
+    with pytest.raises(CheckFailure, match="not vectorised"):
+        check_vectorized("f", swallow, small, large)
+    assert sys.gettrace() is None or "coverage" in type(sys.gettrace()).__module__
+
+
+def test_check_vectorized_lets_the_functions_errors_through():
+    def broken(x, w):
+        raise ValueError("shapes")
+    small, large = _vec_inputs()
+    with pytest.raises(ValueError, match="shapes"):
+        check_vectorized("f", broken, small, large)
+
+
+# ---------------------------------------------------------------- check_unmodified
+def test_check_unmodified_passes_untouched_structures(capsys):
+    import copy
+    args = (np.arange(6.0).reshape(2, 3), {"lr": 0.1, "v": np.zeros(3), "n": None}, [np.ones(2), 3])
+    check_unmodified("args", copy.deepcopy(args), args)
+    nan = np.array([np.nan, 1.0])
+    check_unmodified("nan", nan.copy(), nan)
+    assert "✓ args: left unchanged" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a[0].__setitem__((1, 2), -1.0), r"args\[0\] was modified in place: 1 of 6 entries changed \(e.g. args\[0\]\[1, 2\]: 5 before the call, -1 after\)"),
+    (lambda a: a[1]["v"].__iadd__(1.0), r"args\[1\]\['v'\] was modified in place: 3 of 3"),
+    (lambda a: a[1].__setitem__("lr", 0.2), r"args\[1\]\['lr'\] changed from 0.1 to 0.2"),
+    (lambda a: a[1].__setitem__("t", 1), r"keys added or removed"),
+    (lambda a: a[2][0].resize(3, refcheck=False), r"changed shape from \(2,\) to \(3,\)"),
+])
+def test_check_unmodified_names_what_changed(change, message):
+    import copy
+    args = (np.arange(6.0).reshape(2, 3), {"lr": 0.1, "v": np.zeros(3)}, [np.ones(2), 3])
+    before = copy.deepcopy(args)
+    change(args)
+    with pytest.raises(CheckFailure, match=message):
+        check_unmodified("args", before, args)
+
+
+def test_check_unmodified_compares_tensors():
+    torch = pytest.importorskip("torch")
+    t = torch.ones(3)
+    before = t.clone()
+    t.mul_(2)
+    with pytest.raises(CheckFailure, match="t was modified in place: 3 of 3"):
+        check_unmodified("t", before, t)

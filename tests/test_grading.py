@@ -7,6 +7,7 @@ For every assignment with a fixture set in ``tests/fixtures/<assignment>.py``:
 * the untouched release scores zero on every autograded cell;
 * each plausible buggy submission loses exactly the cells it names (those of
   the function it breaks) and keeps every other cell;
+* each legitimate alternative (``correct=True``) keeps full marks;
 * feedback shows results and messages but no hidden test code.
 
 All submissions of an assignment are graded in one go with ``course.py autograde
@@ -69,6 +70,9 @@ def test_fixture_set_covers_every_graded_function(assignment):
         if sub.crashes_kernel:
             continue
         targets = {c.cell for c in sub.changes}
+        if sub.correct:
+            assert not sub.fails and sub.why, f"{sub.name}: a correct alternative loses nothing and says why it is right"
+            continue
         assert sub.fails, f"{sub.name} must lose some points"
         for cell in sub.fails:
             assert any(cell.startswith(f"test_{t}") for t in targets), \
