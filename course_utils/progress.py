@@ -7,8 +7,9 @@ instead, but graded cells should still not depend on it.
 
 Setting the environment variable ``COURSE_UTILS_NO_PROGRESS`` (to anything
 but ``""``, ``"0"``, ``"false"`` or ``"no"``) disables every bar created with
-``disable=None``; the test suite sets it. Bars are also off while nbgrader
-executes the notebook (see :func:`autograding`).
+``disable=None``; the grading tests set it (the notebook tests run with
+bars on, as users do). Bars are also off while nbgrader executes the
+notebook (see :func:`autograding`).
 """
 
 import os

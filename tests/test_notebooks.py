@@ -1,5 +1,11 @@
 """Every source notebook executes top to bottom, headless and offline, without errors.
 
+Each notebook is run exactly as an instructor or a self-study reader runs it headless:
+``jupyter nbconvert --to notebook --execute`` in a subprocess, with none of the test
+suite's variables (progress bars on, matplotlib's notebook backend, no grading flags)
+and no cell timeout, so that a kernel that stops answering would hang a user's run.
+A wall-clock limit turns such a hang into a failure.
+
 The source notebooks carry the reference solutions and the hidden tests, so a
 clean run also proves that every check passes on the reference and that graded
 test cells stay silent on stderr (nbgrader scores a cell 0 if it writes there).
@@ -7,37 +13,81 @@ test cells stay silent on stderr (nbgrader scores a cell 0 if it writes there).
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-import nbclient
+import nbformat
 import pytest
 
-from grading_support import REPO, assignments, nbgrader_meta, source_notebook
+from grading_support import assignments, nbgrader_meta, source_notebook
 
 pytestmark = pytest.mark.notebooks
 
 ASSIGNMENTS = assignments()
+# A notebook takes about a minute on two cores; a run ten times as long has hung.
+WALL_LIMIT_S = 600
+# Variables the test suite (or an instructor's shell) may set that a user's headless run has not.
+NOT_A_USERS = ("COURSE_UTILS_NO_PROGRESS", "MPLBACKEND", "NBGRADER_EXECUTION", "WORKBOOK_COURSE_ROOT",
+               "WORKBOOK_CELL_TIMEOUT", "WORKBOOK_GUARD", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER")
+
+
+def users_environment() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in NOT_A_USERS}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def run_headless(path: Path, out: Path) -> tuple[subprocess.CompletedProcess | None, float]:
+    """``jupyter nbconvert --to notebook --execute path``; (None, elapsed) if it outlives the limit."""
+    cmd = [sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute",
+           "--output", str(out), str(path)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=users_environment(), cwd=out.parent, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=WALL_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # nbconvert and its kernel
+        proc.communicate()
+        return None, time.perf_counter() - start
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr), time.perf_counter() - start
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_source_notebook_executes_cleanly(assignment, monkeypatch):
-    monkeypatch.setenv("COURSE_UTILS_NO_PROGRESS", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+def test_source_notebook_executes_headless_as_a_user_runs_it(assignment, tmp_path):
     path, nb = source_notebook(assignment)
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert not cell.get("outputs") and cell.get("execution_count") is None, \
                 f"{path.name} must be committed with outputs cleared"
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path.parent)}})
-    start = time.perf_counter()
-    client.execute()  # raises CellExecutionError on the first failing cell
-    elapsed = time.perf_counter() - start
-    for cell in nb.cells:
+    out = tmp_path / path.name
+    proc, elapsed = run_headless(path, out)
+    if proc is None:
+        raise AssertionError(f"jupyter nbconvert --execute {path.name} did not finish in {WALL_LIMIT_S} s "
+                             "(a headless run that hangs)")
+    assert proc.returncode == 0, f"{path.name} failed headless:\n{proc.stderr[-6000:]}"
+    executed = nbformat.read(out, as_version=4)
+    for cell in executed.cells:
+        if cell.cell_type != "code":
+            continue
+        errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+        assert not errors, f"{path.name}: cell {cell.get('id')} raised {errors[0].get('ename')}"
         meta = nbgrader_meta(cell)
-        if cell.cell_type != "code" or not meta.get("grade"):
+        if not meta.get("grade"):
             continue
         noisy = [o.get("text", "") for o in cell.outputs
                  if o.get("output_type") == "stream" and o.get("name") == "stderr"]
         assert not noisy, f"graded cell {meta['grade_id']} writes to stderr: {noisy}"
-    print(f"{assignment}: executed in {elapsed:.1f} s")
+    print(f"{assignment}: executed headless in {elapsed:.1f} s")
+
+
+def test_kernel_is_one_that_does_not_lose_shell_messages():
+    """requirements.txt keeps ipykernel below 7: 7.x intermittently loses a shell message and a
+    headless run then hangs with an idle kernel (measured here on 01_backprop: 2 hangs in 8 runs
+    with 7.4.0, none in 12 with 6.31.0)."""
+    import ipykernel
+
+    assert ipykernel.version_info[0] < 7, f"ipykernel {ipykernel.__version__} is installed; see requirements.txt"
