@@ -15,7 +15,8 @@ data
     a loader for MNIST, Fashion-MNIST and CIFAR-10 files.
 plotting
     Live training curves for notebooks, image grids, decision regions,
-    static curve plots.
+    static curve plots, and ``explore``, interactive explorers that also
+    run headless.
 progress
     tqdm progress bars that can be switched off for grading and tests, and
     ``autograding()``, which tells a notebook that it is being graded (so
@@ -60,7 +61,7 @@ from .gradcheck import (
     eval_numerical_gradient_array,
     grad_check_sparse,
 )
-from .plotting import LiveCurves, image_grid, plot_curves, plot_decision_regions
+from .plotting import LiveCurves, explore, image_grid, plot_curves, plot_decision_regions
 from .progress import autograding, progress
 from .training import accuracy, get_device, train
 
@@ -90,6 +91,7 @@ __all__ = [
     "spirals",
     "load_torchvision_dataset",
     "LiveCurves",
+    "explore",
     "image_grid",
     "plot_decision_regions",
     "plot_curves",

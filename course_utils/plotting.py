@@ -453,3 +453,79 @@ def plot_curves(history, keys=None, ax=None, logy=False):
     if keys:
         ax.legend(loc="best")
     return ax
+
+
+def explore(fn, **controls):
+    """An interactive explorer: controls for ``fn``'s arguments and, below them, what ``fn`` shows.
+
+    A drop-in for ``ipywidgets.interact(fn, **controls)``: ``controls`` maps each argument of
+    ``fn`` to a widget (``FloatSlider``, ``Dropdown``, ...) or to an abbreviation that
+    ``interact`` understands (a tuple ``(min, max[, step])``, a list of options, a bool).
+    ``fn`` is called once now and again whenever a control changes; the figures it shows
+    (``plt.show()``, ``display``) and the text it prints replace the previous ones.
+
+    Unlike ``interact``, the output is captured in the kernel and handed to the output widget
+    as its state. ``interact`` instead asks the front end to capture the output of the running
+    cell; a headless client (``jupyter nbconvert --execute``, papermill) then answers with
+    messages on the kernel's shell channel while it waits on that channel for the cell's reply,
+    and can miss the reply and wait forever. With ``explore`` the headless client only receives.
+
+    Parameters
+    ----------
+    fn : callable
+        Called as ``fn(**{name: control value})``.
+    **controls
+        One widget or abbreviation per keyword argument of ``fn``.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        The controls and the output area (already displayed).
+    """
+    import traceback
+
+    import ipywidgets as widgets
+    from IPython.display import display
+    from IPython.utils.capture import capture_output
+
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    boxes = {}
+    for name, control in controls.items():
+        if isinstance(control, widgets.ValueWidget):
+            box = control
+        else:
+            box = widgets.interactive.widget_from_abbrev(control)
+            if box is None:
+                raise ValueError(f"cannot make a control for {name}={control!r}")
+        if not getattr(box, "description", ""):
+            box.description = name
+        boxes[name] = box
+    out = widgets.Output()
+
+    def render(*_):
+        with capture_output() as captured:
+            try:
+                fn(**{name: box.value for name, box in boxes.items()})
+                try:  # figures left open (no plt.show()) are shown too, as interact does
+                    from ipywidgets.widgets.interaction import show_inline_matplotlib_plots
+                    show_inline_matplotlib_plots()
+                except ImportError:
+                    pass
+            except Exception:
+                print(traceback.format_exc(), file=sys.stderr)
+        outputs = []
+        for stream, text in (("stdout", captured.stdout), ("stderr", captured.stderr)):
+            if text:
+                outputs.append({"output_type": "stream", "name": stream, "text": text})
+        for rich in captured.outputs:
+            outputs.append({"output_type": "display_data", "data": dict(rich.data),
+                            "metadata": dict(rich.metadata or {})})
+        out.outputs = tuple(outputs)
+
+    for box in boxes.values():
+        box.observe(render, names="value")
+    render()
+    ui = widgets.VBox([*boxes.values(), out])
+    display(ui)
+    return ui

@@ -181,3 +181,39 @@ def test_plot_curves():
     assert ax.get_yscale() == "log"
     with pytest.raises(KeyError):
         plot_curves(history, keys=["nope"])
+
+
+# ---------------------------------------------------------------- explore
+def test_explore_renders_now_and_on_every_change():
+    widgets = pytest.importorskip("ipywidgets")
+    from course_utils import explore
+
+    calls = []
+
+    def show(scale, kind):
+        calls.append((scale, kind))
+        print(f"scale={scale} kind={kind}")
+
+    slider = widgets.FloatSlider(value=1.0, min=0.0, max=2.0)
+    ui = explore(show, scale=slider, kind=["a", "b"])
+    controls, out = ui.children[:-1], ui.children[-1]
+    assert isinstance(out, widgets.Output) and len(controls) == 2
+    assert isinstance(controls[1], widgets.Dropdown) and controls[1].description == "kind"
+    assert calls == [(1.0, "a")]
+    assert out.outputs == ({"output_type": "stream", "name": "stdout", "text": "scale=1.0 kind=a\n"},)
+    slider.value = 1.5
+    controls[1].value = "b"
+    assert calls[-1] == (1.5, "b")
+    assert out.outputs == ({"output_type": "stream", "name": "stdout", "text": "scale=1.5 kind=b\n"},)
+
+
+def test_explore_shows_errors_in_its_output():
+    widgets = pytest.importorskip("ipywidgets")
+    from course_utils import explore
+
+    def broken(x):
+        raise ValueError("x must be positive")
+
+    ui = explore(broken, x=widgets.IntSlider(value=1))
+    (stream,) = ui.children[-1].outputs
+    assert stream["name"] == "stderr" and "ValueError: x must be positive" in stream["text"]
