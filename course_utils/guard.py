@@ -237,6 +237,10 @@ def _guarded(func):
 
     @functools.wraps(func)
     def guarded(*args, **kwargs):
+        # A trace function active when a locked cell calls the student (course_utils'
+        # check_vectorized counting lines) was installed by the course: put it back after the
+        # restore below, which removes any tracer the student's code may have set.
+        trace = sys.gettrace() if _state.depth == 0 else None
         _state.depth += 1
         try:
             return func(*args, **kwargs)
@@ -244,6 +248,8 @@ def _guarded(func):
             _state.depth -= 1
             if _state.depth == 0:
                 restore(full=False)
+                if trace is not None:
+                    sys.settrace(trace)
 
     guarded.__workbook_guarded__ = True
     return guarded
