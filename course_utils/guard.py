@@ -247,6 +247,8 @@ def _guarded(func):
         finally:
             _state.depth -= 1
             if _state.depth == 0:
+                # untraced: the restore's own lines must not count as the student's
+                sys.settrace(None)
                 restore(full=False)
                 if trace is not None:
                     sys.settrace(trace)
