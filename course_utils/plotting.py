@@ -475,7 +475,8 @@ def explore(fn, **controls):
     fn : callable
         Called as ``fn(**{name: control value})``.
     **controls
-        One widget or abbreviation per keyword argument of ``fn``.
+        One widget or abbreviation per keyword argument of ``fn``; ``ipywidgets.fixed(value)``
+        passes ``value`` without a control.
 
     Returns
     -------
@@ -490,8 +491,11 @@ def explore(fn, **controls):
 
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    boxes = {}
+    boxes, constants = {}, {}
     for name, control in controls.items():
+        if isinstance(control, widgets.fixed):  # passed as it is, no control (as interact does)
+            constants[name] = control.value
+            continue
         if isinstance(control, widgets.ValueWidget):
             box = control
         else:
@@ -506,7 +510,7 @@ def explore(fn, **controls):
     def render(*_):
         with capture_output() as captured:
             try:
-                fn(**{name: box.value for name, box in boxes.items()})
+                fn(**constants, **{name: box.value for name, box in boxes.items()})
                 try:  # figures left open (no plt.show()) are shown too, as interact does
                     from ipywidgets.widgets.interaction import show_inline_matplotlib_plots
                     show_inline_matplotlib_plots()

@@ -217,3 +217,15 @@ def test_explore_shows_errors_in_its_output():
     ui = explore(broken, x=widgets.IntSlider(value=1))
     (stream,) = ui.children[-1].outputs
     assert stream["name"] == "stderr" and "ValueError: x must be positive" in stream["text"]
+
+
+def test_explore_passes_fixed_values_without_a_control():
+    widgets = pytest.importorskip("ipywidgets")
+    from course_utils import explore
+
+    calls = []
+    ui = explore(lambda t, units: calls.append((t, units)), t=widgets.IntSlider(value=3), units=widgets.fixed(24))
+    assert len(ui.children) == 2  # the slider and the output, no control for the fixed value
+    assert calls == [(3, 24)]
+    ui.children[0].value = 5
+    assert calls[-1] == (5, 24)
