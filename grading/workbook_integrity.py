@@ -17,7 +17,11 @@ And the **audit**: :func:`audit_notebook` reads a submission's own code (answer 
 cells the student added) without running it and lists constructs that tamper with grading or
 reach outside the notebook: patching library attributes, rebinding the course's helpers or
 builtins, dunder and frame access, dynamic code, imports of the interpreter's internals or the
-file system, classes that redefine comparison or conversion.  Findings do not change scores;
+file system, classes that redefine comparison or conversion.  Each cell is audited as the kernel
+runs it (IPython's own transform first), so magics and shell escapes are findings themselves and
+hide nothing else in their cell; so are reads of the input/output history (``In``, ``_ih``, ...),
+interpreter modules reached through another module's attributes (``warnings.sys``), and
+file-system methods on any object (``Image.open``, ``Path.read_text``).  Findings do not change scores;
 ``course.py autograde`` writes them to ``grading/reports/<assignment>/integrity.csv`` for the
 instructor to review (``course.py audit`` runs the audit alone).
 """
@@ -184,8 +188,21 @@ _FORBIDDEN_IMPORTS = {
     "requests", "dill", "cloudpickle", "joblib", "psutil", "asyncio", "concurrent", "trace", "dis",
 }
 _FORBIDDEN_MODULES = {"course_utils.guard"}
+# modules that numerical libraries happen to import and so expose as attributes (``warnings.sys``,
+# ``np.os``): reaching one that way is an import of it.  Not the public submodules that numerical
+# code uses for real (``scipy.signal``, ``np.linalg``, ``np.testing``, ``torch.random``, ...).
+_REACHED_MODULES = {
+    "sys", "os", "builtins", "gc", "ctypes", "inspect", "importlib", "subprocess", "shutil", "socket",
+    "pathlib", "threading", "multiprocessing", "pickle", "marshal", "IPython", "ipykernel",
+    "jupyter_client", "zmq", "nbformat", "nbgrader", "atexit", "faulthandler", "tempfile", "glob",
+    "sqlite3", "resource", "posix", "nt", "_os", "_sys", "codeop", "sysconfig", "dill", "cloudpickle",
+    "psutil", "_thread", "_posixsubprocess", "_ctypes", "_imp", "zipimport",
+}
 _DYNAMIC_CALLS = {"exec", "eval", "compile", "__import__", "globals", "locals", "vars", "open",
-                  "get_ipython", "breakpoint", "setattr", "delattr", "memoryview"}
+                  "breakpoint", "setattr", "delattr", "memoryview"}
+# file-system methods, whatever object they are called on (``Path(p).read_text()``, ``os.listdir``)
+_FILE_METHODS = {"open", "read_text", "read_bytes", "write_text", "write_bytes", "listdir", "scandir",
+                 "iterdir", "symlink", "symlink_to", "readlink", "mkfifo"}
 _ESCAPE_ATTRS = {
     "__subclasses__", "__globals__", "__builtins__", "__dict__", "__code__", "__closure__", "__mro__",
     "__bases__", "__base__", "__getattribute__", "__setattr__", "__delattr__", "__import__", "__loader__",
@@ -204,6 +221,13 @@ _LYING_DUNDERS = {
 }
 _FILE_CALLS = {"load", "loadtxt", "genfromtxt", "fromfile", "memmap", "read_csv", "read_pickle"}
 _BUILTIN_NAMES = {n for n in dir(builtins) if not n.startswith("_")}
+# IPython's input/output history: ``In`` and ``_ih`` hold the source of every cell run so far,
+# the hidden tests included.  Plain ``_`` is the usual throw-away name and is not among them.
+_HISTORY_NAMES = {"In", "Out", "_ih", "_oh", "_dh", "_i", "_ii", "_iii", "__", "___"}
+_HISTORY_NAME = re.compile(r"_i?\d+")
+_HISTORY_ATTRS = {"history_manager", "user_ns", "user_ns_hidden"}
+# magics whose argument (line magic) or body (cell magic) is Python that the kernel runs
+_PYTHON_MAGICS = {"time", "timeit", "prun", "capture", "debug", "python", "python3"}
 
 
 def _root_name(node):
@@ -222,30 +246,116 @@ def _module_aliases(tree) -> set[str]:
     return names
 
 
-def _parse(source: str):
-    try:
-        return ast.parse(source)
-    except SyntaxError:
-        # IPython syntax (magics, shell escapes) is not Python: audit the rest
-        cleaned = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+_TRANSFORMER: list = []
+
+
+def _transformer():
+    """IPython's cell transformer (the one the kernel uses), or None without IPython."""
+    if not _TRANSFORMER:
         try:
-            return ast.parse(cleaned)
-        except SyntaxError:
-            return None
+            from IPython.core.inputtransformer2 import TransformerManager
+            _TRANSFORMER.append(TransformerManager())
+        except ImportError:  # a rough stand-in in _to_python
+            _TRANSFORMER.append(None)
+    return _TRANSFORMER[0]
+
+
+def _to_python(source: str) -> str:
+    """The Python the kernel runs for a cell: IPython's own transform (magics and shell escapes
+    become ``get_ipython()`` calls).  Without IPython, a rough stand-in that keeps magics visible."""
+    manager = _transformer()
+    if manager is not None:
+        try:
+            return manager.transform_cell(source)
+        except Exception:  # noqa: BLE001 -- audit the text as it is
+            return source
+    lines = source.splitlines()
+    if lines and lines[0].lstrip().startswith("%%"):
+        return "get_ipython()\n"
+    return "\n".join("get_ipython()" if line.lstrip().startswith(("%", "!")) else line for line in lines)
+
+
+def _line_map(source: str, python: str) -> dict[int, int]:
+    """Line of the transformed source -> line of the cell as written (both 1-based)."""
+    import difflib
+
+    a, b = source.splitlines(), python.splitlines()
+    if len(a) == len(b):
+        return {j: j for j in range(1, len(b) + 1)}
+    out = {}
+    for _, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        for j in range(j1, j2):
+            if i2 > i1:
+                i = i1 + min(j - j1, i2 - i1 - 1)
+                while i < i2 - 1 and not a[i].strip():  # a cell magic after blank lines
+                    i += 1
+            else:
+                i = min(i1, len(a) - 1)
+            out[j + 1] = max(i, 0) + 1
+    return out
+
+
+def _parse_with_lines(source: str):
+    """(tree, line map) of a cell as the kernel would run it; (None, {}) if it cannot run."""
+    python = _to_python(source)
+    try:
+        tree = ast.parse(python)
+    except (SyntaxError, ValueError):
+        if python == source:
+            return None, {}
+        try:  # the transform failed somehow: audit the text as written, if it is Python
+            python, tree = source, ast.parse(source)
+        except (SyntaxError, ValueError):
+            return None, {}
+    return tree, _line_map(source, python)
+
+
+def _parse(source: str):
+    """The AST of a cell as the kernel runs it (IPython syntax transformed), or None."""
+    return _parse_with_lines(source)[0]
+
+
+def _magic_body(node: ast.Call):
+    """(kind, name, code) for ``get_ipython().run_line_magic/run_cell_magic(...)`` with literal
+    arguments, where ``code`` is the Python the magic runs in the kernel; else None."""
+    func = node.func
+    if not (isinstance(func, ast.Attribute) and func.attr in ("run_line_magic", "run_cell_magic")
+            and isinstance(func.value, ast.Call) and isinstance(func.value.func, ast.Name)
+            and func.value.func.id == "get_ipython"):
+        return None
+    args = [a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else None for a in node.args]
+    if not args or args[0] not in _PYTHON_MAGICS:
+        return None
+    code = args[-1] if func.attr == "run_cell_magic" and len(args) == 3 else args[1] if len(args) > 1 else None
+    if func.attr == "run_line_magic" and code:
+        code = re.sub(r"^\s*(-[A-Za-z]+\s*\d*\s+)*", "", code)  # %timeit -n 3 expr
+    return (func.attr, args[0], code) if code else None
+
+
+def _history_name(name: str) -> bool:
+    return name in _HISTORY_NAMES or bool(_HISTORY_NAME.fullmatch(name))
 
 
 def audit_cell(source: str, cell: str, course_names: set[str], module_names: set[str]) -> list[Finding]:
     """Findings for one cell of student code.  ``course_names``: names the course's cells bind;
-    ``module_names``: names bound to modules anywhere in the notebook."""
-    tree = _parse(source)
+    ``module_names``: names bound to modules anywhere in the notebook.
+
+    The cell is audited as the kernel runs it: IPython syntax is transformed first, and every
+    magic or shell escape is itself a finding.  Code that cannot run (a syntax error) has none.
+    """
+    tree, line_map = _parse_with_lines(source)
     if tree is None:
         return []
     lines = source.splitlines()
     modules = module_names | _module_aliases(tree)
     found: list[Finding] = []
 
+    def line_of(node) -> int:
+        line = getattr(node, "lineno", 0) or 0
+        return line_map.get(line, min(line, len(lines))) if line > 0 else 0
+
     def add(node, rule, detail=None):
-        line = getattr(node, "lineno", 0)
+        line = line_of(node)
         text = detail or (lines[line - 1].strip() if 0 < line <= len(lines) else "")
         found.append(Finding(cell, line, rule, text[:200]))
 
@@ -271,10 +381,29 @@ def audit_cell(source: str, cell: str, course_names: set[str], module_names: set
                 add(node, "dynamic-code-or-file-access")
             elif fname == "getattr" and len(node.args) >= 2 and not isinstance(node.args[1], ast.Constant):
                 add(node, "dynamic-code-or-file-access")  # an attribute name built at run time
-            if isinstance(node.func, ast.Attribute) and node.func.attr in _FILE_CALLS and _root_name(node.func) in modules:
+            if isinstance(node.func, ast.Attribute) and (
+                    node.func.attr in _FILE_METHODS
+                    or node.func.attr in _FILE_CALLS and _root_name(node.func) in modules):
                 add(node, "dynamic-code-or-file-access")
-        elif isinstance(node, ast.Attribute) and node.attr in _ESCAPE_ATTRS:
-            add(node, "introspection")
+            magic = _magic_body(node)
+            if magic:  # the Python a magic runs (``%%capture`` cell, ``%time`` line) is audited too
+                kind, _, code = magic
+                base = line_of(node)
+                for f in audit_cell(code, cell, course_names, modules):
+                    line = base + f.line if kind == "run_cell_magic" else base
+                    found.append(Finding(cell, line, f.rule, f.detail))
+        elif isinstance(node, ast.Attribute):
+            if node.attr in _ESCAPE_ATTRS:
+                add(node, "introspection")
+            if node.attr in _REACHED_MODULES:
+                add(node, "import-of-internals", f"reaches {node.attr!r} through {ast.unparse(node.value)[:60]!r}")
+            if node.attr in _HISTORY_ATTRS:
+                add(node, "reads-the-history")
+        elif isinstance(node, ast.Name):
+            if node.id == "get_ipython":
+                add(node, "ipython-magic-or-shell")
+            elif _history_name(node.id):
+                add(node, "reads-the-history")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             if any(a in node.value for a in _ESCAPE_ATTRS if a.startswith("__")) or re.search(r"\bf_(back|globals|locals)\b", node.value):
                 add(node, "introspection")
