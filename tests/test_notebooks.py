@@ -96,3 +96,29 @@ def test_explorers_do_not_make_headless_runs_hang(assignment):
     offenders = [c.get("id") for c in nb.cells if c.cell_type == "code"
                  and re.search(r"\binteract(_manual)?\(|\binteractive\(", c.source)]
     assert not offenders, f"{path.name}: cells {offenders} use ipywidgets' interact; use course_utils.explore"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_course_cell_is_locked(assignment):
+    """nbgrader restores only locked cells from the gradebook at grading (``OverwriteCells``); any
+    other cell runs as the student left it.  A student who rewrote the unlocked import cell to bind
+    ``unittest.mock.Mock`` to the check helpers' names passed every check with blank answers."""
+    path, nb = source_notebook(assignment)
+    unlocked, cells_of = [], {}
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        grade_id = meta.get("grade_id")
+        if grade_id:
+            cells_of.setdefault(grade_id, []).append(cell.get("id"))
+        if meta.get("solution") and grade_id:
+            continue  # an answer cell: the student's to write
+        if not (meta.get("locked") and grade_id):
+            unlocked.append(cell.get("id"))
+    assert not unlocked, (
+        f"{path.name}: cells {unlocked} are neither answer cells nor locked with a grade_id; an unlocked "
+        "course cell can be rewritten by a student and runs as rewritten (nbgrader restores only locked "
+        "cells). Give each nbgrader metadata {\"grade\": false, \"grade_id\": ..., \"locked\": true, "
+        "\"schema_version\": 3, \"solution\": false, \"task\": false}.")
+    duplicates = {g: ids for g, ids in cells_of.items() if len(ids) > 1}
+    assert not duplicates, (f"{path.name}: grade_ids shared by several cells {duplicates}; nbgrader restores "
+                            "(and RestoreMissingCells puts back) cells by grade_id, so each must be unique")
