@@ -74,11 +74,18 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # Submissions run in the grading sandbox kernel (grading/kernels/workbook-grader): resource
 # limits, a private environment, Landlock file-system/network/signal restrictions, and the
 # in-kernel guard that restores patched libraries before the course's cells run.
+# The grader adopts every process a kernel leaves, so that RemoveKernelLeftovers finds them all.
+if sys.argv[1:2] == ["autograde"]:
+    import workbook_isolation
+
+    workbook_isolation.make_subreaper()
 os.environ["JUPYTER_PATH"] = os.pathsep.join(
     p for p in (HERE, os.environ.get("JUPYTER_PATH", "")) if p)
 c.Execute.kernel_name = "workbook-grader"
 c.RestoreMissingCells.source_directory = os.path.join(ROOT, "notebooks")
+c.SanitizeMetadata.source_directory = os.path.join(ROOT, "notebooks")
 c.Autograde.sanitize_preprocessors = [
+    "workbook_isolation.SanitizeMetadata",        # nbgrader metadata only on the course's cells
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
@@ -88,19 +95,24 @@ c.Autograde.sanitize_preprocessors = [
 ]
 c.Autograde.autograde_preprocessors = [
     "workbook_integrity.LockedCellDigests",       # which cells are the course's, for the guard
+    "workbook_isolation.SnapshotKernelFolder",
     "nbgrader.preprocessors.Execute",
+    "workbook_isolation.RemoveKernelLeftovers",   # its processes killed, its files gone, before any read
     "workbook_integrity.StderrIsNotFailure",      # a warning never zeroes a passing test cell
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "workbook_integrity.LimitOutputSize",         # megabytes of output are cut, not stored
+    "workbook_isolation.NoScoreFromOutput",       # a displayed value is never a score
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
-# Feedback: show results, points and messages, never the hidden tests.
+# Feedback: built from trusted parts only (the submitted notebook's own outputs, the grader's
+# verdict per test cell, the gradebook's scores), never the hidden tests or what the graded run printed.
+c.TrustedFeedback.submitted_directory = os.path.join(ROOT, "grading", "submitted")
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "workbook_feedback.HideHiddenTests",
+    "workbook_feedback.TrustedFeedback",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

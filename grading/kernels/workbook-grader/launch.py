@@ -13,9 +13,11 @@ student code exists in the process it
    ``WORKBOOK_KERNEL_TMP`` when the grader sets it, so that the grader can remove them all);
 4. on Linux with Landlock (5.13 and later), restricts the file system for the kernel and
    everything it starts: read-only access to the Python installation, the ``course_utils``
-   package and ``data/``; read-write access to the submission's own folder and the private
-   folder; nothing else, so the source notebooks (solutions, hidden tests), the release, other
-   students' work and the gradebook cannot be opened.  Where the running kernel supports it,
+   package and ``data/``, of ``/proc`` only its own process and the CPU and memory facts;
+   read-write access to the submission's own folder and the private folder; nothing else
+   (not ``/dev/shm``, not another process's ``/proc`` entries), so the source notebooks
+   (solutions, hidden tests), the release, other students' work, the gradebook and the
+   grader's environment cannot be opened.  Where the running kernel supports it,
    outgoing TCP connections are refused (it may only bind its own five ports) and signals to
    processes outside the sandbox are blocked (the grader cannot be killed from a cell);
 5. starts the IPython kernel in this process with the in-kernel guard (``course_utils.guard``)
@@ -167,6 +169,13 @@ def _package_dirs() -> tuple[list[str], list[str]]:
     return sorted(read), data
 
 
+def _proc_paths() -> list[str]:
+    """What the kernel may read of /proc: its own process and the machine-wide facts libraries ask
+    for (CPUs, memory), never another process (the grader's environment holds its database URL)."""
+    return [f"/proc/{os.getpid()}"] + [os.path.join("/proc", name) for name in (
+        "cpuinfo", "meminfo", "stat", "loadavg", "uptime", "version", "filesystems", "sys")]
+
+
 def main(argv: list[str]) -> None:
     if len(argv) != 3 or argv[1] != "-f":
         raise SystemExit("usage: launch.py -f CONNECTION_FILE")
@@ -199,14 +208,18 @@ def main(argv: list[str]) -> None:
                MPLCONFIGDIR=os.path.join(private, "matplotlib"), JUPYTER_RUNTIME_DIR=os.path.join(private, "tmp"),
                PYTHONNOUSERSITE="1", PYTHONDONTWRITEBYTECODE="1")
     env.setdefault("MPLBACKEND", "Agg")
+    # no /dev/shm below, so no process-shared semaphores: joblib (scikit-learn) runs serially,
+    # and says nothing about it
+    env["JOBLIB_MULTIPROCESSING"] = "0"
     os.environ.clear()
     os.environ.update(env)
 
     # 4. file system, network and signal sandbox
     if sandbox:
         read, data = _package_dirs()
-        read += data + ["/usr", "/lib", "/lib64", "/bin", "/etc", "/proc", "/sys", "/dev"]
-        write = [os.getcwd(), private, "/dev/null", "/dev/shm"]
+        read += data + ["/usr", "/lib", "/lib64", "/bin", "/etc", "/sys", "/dev"] + _proc_paths()
+        # not /dev/shm: files there are RAM that outlives the kernel
+        write = [os.getcwd(), private, "/dev/null"]
         ll = Landlock()
         if ll.abi < 1:
             _log("Landlock is not available on this system: the file system is NOT restricted")
