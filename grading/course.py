@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 GRADING = Path(__file__).resolve().parent
@@ -245,8 +246,32 @@ def autograde(assignment: str, student_id: str | None = None, quiet: bool = Fals
         return autograde_parallel(assignment, jobs, quiet=quiet)
     args = ["autograde", assignment, "--force", "--create"]
     if student_id:
-        args += ["--student", student_id]
-    return nbgrader(*args, quiet=quiet, check=False).returncode == 0
+        return nbgrader(*args, "--student", student_id, quiet=quiet, check=False).returncode == 0
+    started = time.time()
+    ok = nbgrader(*args, quiet=quiet, check=False).returncode == 0
+    # nbgrader stops at an error it does not expect from a submission (and then never records
+    # the students after it): each student it did not grade gets a run of their own
+    for sid in not_graded(assignment, started):
+        if not quiet:
+            print(f"grading {sid} on its own (not graded in the run above)", file=sys.stderr)
+        nbgrader(*args, "--student", sid, quiet=quiet, check=False)
+    return ok and not not_graded(assignment, started)
+
+
+def not_graded(assignment: str, since: float, students: list[str] | None = None) -> list[str]:
+    """Submitted students with no executed notebook written by a grading run since ``since``.
+
+    nbgrader removes a submission's ``autograded`` folder when it cannot grade it (its kernel
+    died, a notebook could not be read), so a missing or older notebook means: not graded.
+    """
+    names = [p.name for p in (course_root() / "notebooks" / assignment).glob("*.ipynb")]
+    out = []
+    for sid in students if students is not None else submitted_students(assignment):
+        folder = course_root() / "grading" / "autograded" / sid / assignment
+        paths = [folder / name for name in names]
+        if not all(p.is_file() and not p.is_symlink() and p.stat().st_mtime >= since - 1 for p in paths):
+            out.append(sid)
+    return out
 
 
 def _cluster_threads(scheduler: str) -> int:
@@ -375,11 +400,20 @@ def autograde_parallel(assignment: str, jobs: int, quiet: bool = False, schedule
                 if not out.is_dir() or not {p.name for p in out.glob("*.ipynb")} >= nb_names:
                     continue
                 dest = executed / sid / assignment
-                shutil.copytree(out, dest)
-                stamp = course_root() / "grading" / "submitted" / sid / assignment / "timestamp.txt"
-                (dest / "timestamp.txt").unlink(missing_ok=True)
-                if stamp.is_file():
-                    shutil.copy2(stamp, dest / "timestamp.txt")
+                try:  # the executed notebooks only, never through a link
+                    dest.mkdir(parents=True)
+                    for name in sorted(nb_names):
+                        if (out / name).is_symlink() or not (out / name).is_file():
+                            raise OSError(f"{out / name} is not a regular file")
+                        shutil.copyfile(out / name, dest / name, follow_symlinks=False)
+                    stamp = course_root() / "grading" / "submitted" / sid / assignment / "timestamp.txt"
+                    if stamp.is_file():
+                        shutil.copy2(stamp, dest / "timestamp.txt")
+                except OSError as exc:
+                    print(f"{sid}: the worker's result could not be taken over ({exc}); graded again",
+                          file=sys.stderr)
+                    shutil.rmtree(dest, ignore_errors=True)
+                    continue
                 done.append(sid)
         ok = True
         if done:
@@ -659,14 +693,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"collected {sid}: {path}")
         print(f"{len(found)} submissions collected for {args.assignment}")
     elif args.command == "autograde":
+        started = time.time()
         ok = autograde(args.assignment, args.student, jobs=args.jobs, scheduler=args.scheduler)
+        failed = not_graded(args.assignment, started, [args.student] if args.student else None)
         flagged = audit(args.assignment, args.student)
         if flagged:
             print(f"integrity audit: {len(flagged)} submission(s) to review ({', '.join(sorted(flagged))}); "
                   f"details in {course_root() / 'grading' / 'reports' / args.assignment / 'integrity.csv'}")
+        if failed:
+            everyone = [args.student] if args.student else submitted_students(args.assignment)
+            print(f"{len(failed)} of {len(everyone)} submission(s) could not be graded: {', '.join(failed)} "
+                  "(see the errors above; they have no autograded score and their cells need manual "
+                  f"grading). The other {len(everyone) - len(failed)} were graded.", file=sys.stderr)
+            return 1
         if not ok:
-            print("Some submissions could not be graded (see the errors above); they score 0 and "
-                  "are marked for manual grading. All other submissions were graded.", file=sys.stderr)
+            print("nbgrader reported errors (see above), but every submission was graded.", file=sys.stderr)
             return 1
     elif args.command == "audit":
         flagged = audit(args.assignment, args.student)
