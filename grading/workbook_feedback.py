@@ -1,25 +1,45 @@
-"""Feedback preprocessor: results and messages for the student, never the hidden tests.
+"""Feedback preprocessor: built only from parts the student's code could not write.
 
-nbgrader's feedback HTML is rendered from the autograded notebook, in which the
-hidden tests have been put back.  ``HideHiddenTests`` runs before rendering and
+nbgrader's feedback HTML is rendered from the autograded notebook: the notebook as the grading
+kernel left it, with the hidden tests put back.  Anything the kernel produced while the tests ran
+can hold what the student must not see: a graded function can print the hidden inputs it is
+called with, a cell can print ``In`` (the source of every cell run so far, hidden tests
+included), an exception message can carry any text the student's code chose.  So
+``TrustedFeedback`` rebuilds every cell from trusted parts:
 
-* removes every ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` region
-  from the grade cells, leaving a one-line marker in its place;
-* replaces each error traceback in a grade cell by the exception's message
-  alone, because a traceback quotes the source lines around the failure;
-* when the failure happened *inside* a hidden region, keeps only the first
-  line of the message (the summary: which output is wrong and by how much) and
-  drops the detail lines, which could show hidden inputs or expected values.
+* **text and code**: the cell's source from the graded notebook (the course's cells as restored
+  from the gradebook, the student's cells as submitted), with every
+  ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` region replaced by a one-line marker;
+* **outputs of the student's cells and the course's demonstrations**: the outputs of the same
+  cell in the notebook the student *submitted* (the student's own work; nothing of the graded
+  run), and only when the source is the same; otherwise none;
+* **test cells**: no output of the graded run except the verdict.  A failing test cell shows one
+  message written here, by the grader, from a fixed vocabulary: whether the failure was in a
+  hidden test or in a visible check (then which line of the visible code, which the student has
+  anyway), and the exception's type when it is one of the ordinary ones.  The score next to it
+  comes from the gradebook.
 
-The visible checks' full diagnosis is kept: the student has that code anyway.
+A failing visible check's full diagnosis is one run of that cell away in the student's own
+notebook, where the check prints it; the feedback says so instead of copying the graded run's text.
 """
+import copy
+import os
 import re
 
+import nbformat
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool, Unicode
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CELL_FRAME = re.compile(r"(?:Cell In\s*\[\d*\]|<ipython-input-[^>]*>|Input In \[\d*\]),?\s*(?:line|in <cell line:)\s*(\d+)")
+# exception names the feedback may repeat (the kernel reports the name; only these are shown)
+_KNOWN_ERRORS = {
+    "AssertionError", "NotImplementedError", "ValueError", "TypeError", "IndexError", "KeyError",
+    "AttributeError", "NameError", "RuntimeError", "ZeroDivisionError", "FloatingPointError",
+    "OverflowError", "MemoryError", "RecursionError", "KeyboardInterrupt", "LinAlgError",
+    "UnboundLocalError", "ImportError", "ModuleNotFoundError", "SyntaxError", "IndentationError",
+    "TimeoutError", "StopIteration", "SystemExit",
+}
 
 
 def _hidden_line_ranges(source, begin, end):
@@ -40,37 +60,97 @@ def _hidden_line_ranges(source, begin, end):
 def _failing_cell_line(traceback):
     """Line number, within the cell, of the outermost frame of a traceback."""
     for entry in traceback:
-        match = _CELL_FRAME.search(_ANSI.sub("", entry))
+        match = _CELL_FRAME.search(_ANSI.sub("", str(entry)))
         if match:
             return int(match.group(1))
     return None
 
 
-class HideHiddenTests(Preprocessor):
-    """Strip hidden tests and hidden-test details from grade cells before feedback."""
+def _meta(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def verdict(source: str, error: dict, ranges) -> str:
+    """The grader's message for a failing test cell (fixed vocabulary, public text only)."""
+    name = str(error.get("ename", ""))
+    kind = f" ({name})" if name in _KNOWN_ERRORS else ""
+    line = _failing_cell_line(error.get("traceback", []) or [])
+    lines = source.splitlines()
+    if line is not None and any(a <= line <= b for a, b in ranges):
+        return f"A hidden test failed{kind}. Its code and data are not shown."
+    if line is not None and 0 < line <= len(lines) and lines[line - 1].strip():
+        code = lines[line - 1].strip()
+        code = code if len(code) <= 160 else code[:157] + "..."
+        return (f"The check on line {line} failed{kind}: {code}  -- run this cell in your "
+                "notebook to see its full message.")
+    if ranges:
+        return f"A test in this cell failed{kind}."
+    return f"This cell failed{kind} -- run it in your notebook to see its message."
+
+
+class TrustedFeedback(Preprocessor):
+    """Rebuild each cell of the feedback from trusted parts (see the module docstring)."""
 
     enabled = Bool(True).tag(config=True)
+    submitted_directory = Unicode("", help="the folder holding <student>/<assignment>/<notebook>.ipynb").tag(config=True)
     begin_test_delimeter = Unicode("### BEGIN HIDDEN TESTS").tag(config=True)
     end_test_delimeter = Unicode("### END HIDDEN TESTS").tag(config=True)
     marker = Unicode("# (hidden tests: their code is not shown in feedback)").tag(config=True)
 
-    def preprocess_cell(self, cell, resources, index):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type != "code" or not meta.get("grade", False):
-            return cell, resources
-        ranges = _hidden_line_ranges(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
-        for output in cell.get("outputs", []):
-            if output.get("output_type") != "error":
+    def _submitted(self, resources):
+        info = resources.get("nbgrader", {})
+        path = os.path.join(self.submitted_directory, info.get("student", ""), info.get("assignment", ""),
+                            f"{info.get('notebook', '')}.ipynb")
+        if not self.submitted_directory or not os.path.isfile(path) or os.path.islink(path):
+            return []
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception:
+            return []
+        return [c for c in nb.cells if c.get("cell_type") == "code"]
+
+    def preprocess(self, nb, resources):
+        from workbook_integrity import LimitOutputSize
+
+        submitted = self._submitted(resources)
+        used: set[int] = set()
+        limit = LimitOutputSize(parent=self)
+
+        def outputs_as_submitted(cell):
+            grade_id, cell_id = _meta(cell).get("grade_id"), cell.get("id")
+            candidates = ([i for i, c in enumerate(submitted) if grade_id and _meta(c).get("grade_id") == grade_id]
+                          + [i for i, c in enumerate(submitted) if cell_id and c.get("id") == cell_id]
+                          + list(range(len(submitted))))
+            for i in candidates:
+                if i not in used and submitted[i].source == cell.source:
+                    used.add(i)
+                    return submitted[i]
+            return None
+
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
                 continue
-            line = _failing_cell_line(output.get("traceback", []))
-            message = str(output.get("evalue", ""))
-            if ranges and (line is None or any(a <= line <= b for a, b in ranges)):
-                # Keep the summary line only; say it was hidden when we know it was.
-                message = message.strip().splitlines()[0] if message.strip() else ""
-                if line is not None:
-                    message = f"A hidden test failed. {message}".strip()
-            output["evalue"] = message
-            output["traceback"] = [f"{output.get('ename', 'Error')}: {message}"]
+            meta = _meta(cell)
+            if meta.get("grade") and not meta.get("solution"):
+                self._test_cell(cell)
+                continue
+            match = outputs_as_submitted(cell)
+            cell.outputs = copy.deepcopy(match.get("outputs", [])) if match is not None else []
+            cell.execution_count = match.get("execution_count") if match is not None else None
+            limit.preprocess_cell(cell, resources, index)
+        return nb, resources
+
+    def _test_cell(self, cell):
+        ranges = _hidden_line_ranges(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        cell.outputs = []
+        if errors:
+            message = verdict(cell.source, errors[0], ranges)
+            name = str(errors[0].get("ename", ""))
+            ename = name if name in _KNOWN_ERRORS else "Error"
+            cell.outputs = [nbformat.v4.new_output("error", ename=ename, evalue=message,
+                                                   traceback=[f"{ename}: {message}"])]
         if ranges:
             kept, inside = [], False
             for line in cell.source.splitlines():
@@ -84,4 +164,4 @@ class HideHiddenTests(Preprocessor):
                 elif not inside:
                     kept.append(line)
             cell.source = "\n".join(kept)
-        return cell, resources
+
