@@ -107,9 +107,11 @@ class Delete:
 
 @dataclass(frozen=True)
 class Insert:
-    """Insert a new code cell (no nbgrader metadata, as a student would add it) after cell ``after``."""
+    """Insert a new code cell (no nbgrader metadata, as a student would add it) after cell ``after``;
+    ``metadata``: the cell's metadata, for a student who edits it."""
     after: str
     source: str
+    metadata: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,8 @@ def build_submission(release_nb, source_nb, sub: Submission):
         elif isinstance(change, Delete):
             nb.cells.remove(cell)
         elif isinstance(change, Insert):
-            nb.cells.insert(nb.cells.index(cell) + 1, nbformat.v4.new_code_cell(change.source))
+            nb.cells.insert(nb.cells.index(cell) + 1,
+                            nbformat.v4.new_code_cell(change.source, metadata=dict(change.metadata or {})))
         else:
             raise TypeError(change)
     return nb

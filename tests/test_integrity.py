@@ -159,11 +159,108 @@ def test_audit_flags_the_tampering_and_nothing_else(graded, assignment):
 
 @needs_hmm
 def test_secret_probe_finds_the_files_without_the_sandbox(tmp_path):
-    """The control for ``reads_secrets``: with the file-system sandbox off the same probe reads the
-    source notebook and the gradebook (and so loses forward's points), so its full marks above
-    are the sandbox's doing."""
-    _, _, scores = grade(HMM, tmp_path, [by_name(HMM)["reads_secrets"]], env={"WORKBOOK_SANDBOX": "off"}, jobs=1)
-    assert lost(HMM, scores["reads_secrets"]) == set(FIX[HMM].FORWARD)
+    """The control for ``reads_secrets`` and ``reads_the_graders_environment``: with the sandbox off
+    the same probes read the source notebook, the gradebook and the grader's environment (and so
+    lose forward's points), so their full marks above are the sandbox's doing."""
+    names = ("reads_secrets", "reads_the_graders_environment")
+    _, _, scores = grade(HMM, tmp_path, [by_name(HMM)[n] for n in names], env={"WORKBOOK_SANDBOX": "off"}, jobs=1)
+    for name in names:
+        assert lost(HMM, scores[name]) == set(FIX[HMM].FORWARD), name
+
+
+def _error_lines(root: Path) -> set[str]:
+    """Every line of every error message the graded runs produced in test cells."""
+    found = set()
+    for path in (root / "grading" / "autograded").rglob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                if out.get("output_type") == "error":
+                    found |= {ln.strip() for ln in str(out.get("evalue", "")).splitlines() if len(ln.strip()) >= 20}
+    return found
+
+
+@needs_hmm
+def test_feedback_holds_nothing_the_graded_run_wrote(graded):
+    """Feedback is built from the submitted notebook, the gradebook and the grader's own verdicts:
+    no hidden test line (``print(In)`` ran after every hidden test), no hidden input a graded
+    function printed, no line of any error message the kernel produced (the hidden checks' say
+    "expected ..."), and a failing hidden test is still named as such."""
+    from grading_support import hidden_test_lines, html_text
+
+    root, _, _ = graded(HMM)
+    course(root, "feedback", HMM)
+    _, source = source_notebook(HMM)
+    public = set()
+    for cell in source.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            inside = (inside or line.strip() == "### BEGIN HIDDEN TESTS") and line.strip() != "### END HIDDEN TESTS"
+            public |= set() if inside else {line.strip()}
+    hidden = [ln for ln in hidden_test_lines(source) if ln not in public]
+    kernel_text = _error_lines(root)
+    assert any("expected" in ln for ln in kernel_text), "the graded runs produced no failing hidden check"
+    pages = {p.parent.parent.name: p for p in (root / "grading" / "feedback").rglob("*.html")}
+    assert {s.name for s in FIX[HMM].SUBMISSIONS} <= set(pages), sorted(pages)
+    for name, page in pages.items():
+        text = html_text(page)
+        assert not [ln for ln in hidden if ln in text], f"{name}: hidden test lines in the feedback"
+        assert "LEAKED-ARGUMENTS [" not in text, f"{name}: the graded run's prints are in the feedback"
+        assert not [ln for ln in kernel_text if ln in text], f"{name}: the kernel's error text is in the feedback"
+    assert "A hidden test failed" in html_text(pages["wrong_forward_patches_numpy"])
+    assert "all checks passed" not in html_text(pages["wrong_forward_displays_a_result"])
+
+
+@needs_hmm
+def test_the_kernel_leaves_nothing_behind(graded):
+    """Links, files and processes a kernel leaves are gone before the grader reads, copies or chmods
+    anything: no link and no leftover in autograded/ or feedback/, the links' targets untouched,
+    nothing in /dev/shm, no process still running, and the link loop stopped no one."""
+    root, proc, scores = graded(HMM)
+    course(root, "feedback", HMM, check=False)
+    for top in ("autograded", "feedback"):
+        for path in (root / "grading" / top).rglob("*"):
+            assert not path.is_symlink(), f"{path} is a link the kernel made"
+            assert path.name not in ("junk.bin", "junkdir", "gradebook.db"), f"{path} was left by a kernel"
+        for folder in (root / "grading" / top).glob("*/" + HMM):
+            extra = {p.name for p in folder.iterdir()} - {"hmm.ipynb", "hmm.html", "timestamp.txt"}
+            assert not extra, f"{folder}: {sorted(extra)}"
+    source = root / "notebooks" / HMM / "hmm.ipynb"
+    assert source.stat().st_mode & 0o777 == (REPO / "notebooks" / HMM / "hmm.ipynb").stat().st_mode & 0o777
+    assert (root / "grading" / "gradebook.db").stat().st_mode & 0o200, "the gradebook was chmodded"
+    assert not list(Path("/dev/shm").glob("workbook-leftover-*"))
+    daemons = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"workbook-daemon-marker" in cmdline.read_bytes():
+                daemons.append(cmdline.parent.name)
+        except OSError:
+            pass
+    assert not daemons, f"processes a kernel started are still running: {daemons}"
+    assert {"plants_links", "leaves_files", "reference"} <= set(scores)
+
+
+@needs_hmm
+def test_unreadable_cell_metadata_costs_nothing_and_stops_no_one(tmp_path):
+    """An added cell whose metadata is ``{"nbgrader": {}}`` aborted a serial nbgrader run for every
+    student after it; now it is an ordinary student cell and everyone is graded."""
+    sub = FIX[HMM].BAD_METADATA
+    _, proc, scores = grade(HMM, tmp_path, [sub, Submission("reference")], jobs=1)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert lost(HMM, scores[sub.name]) == set() and lost(HMM, scores["reference"]) == set()
+
+
+@needs_hmm
+def test_attacks_on_the_guard_are_reported_by_the_audit():
+    """The attacks that reach into the guard's own process (grading/README.md, not defended) are
+    each reported by the audit, in an added cell of an otherwise correct submission."""
+    from grading_support import Insert, build_submission
+    from workbook_integrity import audit_notebook
+
+    _, src = source_notebook(HMM)
+    for name, (code, rules) in FIX[HMM].UNDEFENDED.items():
+        nb = build_submission(src, src, Submission(name, (Insert("forward", code),)))
+        got = {f.rule for f in audit_notebook(nb, src)}
+        assert rules <= got, f"{name}: flagged {sorted(got)}, expected {sorted(rules)}"
 
 
 @pytest.mark.parametrize("assignment", [a for a in FIX if getattr(FIX[a], "CONTROL", ())])
