@@ -210,7 +210,6 @@ def test_feedback_holds_nothing_the_graded_run_wrote(graded):
         assert not [ln for ln in kernel_text if ln in text], f"{name}: the kernel's error text is in the feedback"
     verdicts = html_text(pages["wrong_forward_patches_numpy"])
     assert "A hidden test failed" in verdicts or "The check on line" in verdicts, "a failure is not named"
-    assert "all checks passed" not in html_text(pages["wrong_forward_displays_a_result"])
 
 
 @needs_hmm
