@@ -59,8 +59,9 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # Autograding: each cell gets two minutes (the longest cell, training the
 # network, takes a few seconds); a cell that exceeds it is interrupted and
-# scores 0 while the remaining cells still run.  One crashing cell never stops
-# the others.  A submission that kills its kernel (a segfault, ``os._exit``)
+# scores 0 while the remaining cells still run (a cell that swallows the
+# interrupt too: workbook_isolation.ResilientExecute restarts the kernel, runs the
+# earlier cells again and goes on).  One crashing cell never stops the others.  A submission that kills its kernel (a segfault, ``os._exit``)
 # is abandoned by nbgrader: it keeps 0 points, its cells are marked for manual
 # grading, and the other submissions are graded as usual.
 c.Execute.timeout = int(os.environ.get("WORKBOOK_CELL_TIMEOUT", "120"))
@@ -96,7 +97,7 @@ c.Autograde.sanitize_preprocessors = [
 c.Autograde.autograde_preprocessors = [
     "workbook_integrity.LockedCellDigests",       # which cells are the course's, for the guard
     "workbook_isolation.SnapshotKernelFolder",
-    "nbgrader.preprocessors.Execute",
+    "workbook_isolation.ResilientExecute",      # a cell that swallows the interrupt costs that cell only
     "workbook_isolation.RemoveKernelLeftovers",   # its processes killed, its files gone, before any read
     "workbook_integrity.StderrIsNotFailure",      # a warning never zeroes a passing test cell
     "nbconvert.preprocessors.ClearMetadataPreprocessor",

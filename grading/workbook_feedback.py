@@ -74,6 +74,9 @@ def _meta(cell) -> dict:
 def verdict(source: str, error: dict, ranges) -> str:
     """The grader's message for a failing test cell (fixed vocabulary, public text only)."""
     name = str(error.get("ename", ""))
+    if name == "CellTimeoutError":
+        return ("This cell did not finish within the grader's time limit and was stopped (an endless "
+                "or very slow loop?); the cells after it were still graded.")
     kind = f" ({name})" if name in _KNOWN_ERRORS else ""
     line = _failing_cell_line(error.get("traceback", []) or [])
     lines = source.splitlines()

@@ -16,6 +16,9 @@ the student's kernel:
   created or changed (links, files, folders; never following a link), and empties the kernels'
   private folders.  What nbgrader then writes, chmods, copies into ``autograded/`` and
   ``feedback/`` is only the executed notebook and the files the submission came with.
+* :class:`ResilientExecute` (in place of ``Execute``) restarts a kernel that will not give up a
+  timed-out cell, replays the earlier cells and goes on, so that the cell, not the submission,
+  scores 0.
 * :class:`NoScoreFromOutput` (before ``SaveAutoGrades``) turns each test cell's
   ``execute_result`` outputs into ``display_data``: nbgrader scores a cell from the first
   ``execute_result`` it finds (a number is a partial score, anything else full marks) before it
@@ -31,8 +34,13 @@ import signal
 import stat
 import time
 
+from queue import Empty
+
 import nbformat
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async, run_sync
 from nbconvert.preprocessors import Preprocessor
+from nbgrader.preprocessors import Execute
 from traitlets import Bool, Unicode
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -280,3 +288,67 @@ class NoScoreFromOutput(_On):
                     out["output_type"] = "display_data"
                     out.pop("execution_count", None)
         return cell, resources
+
+
+class ResilientExecute(Execute):
+    """nbgrader's ``Execute``, except that a cell the kernel will not give up costs only that cell.
+
+    At the cell timeout nbgrader interrupts the kernel.  A cell whose code swallows the interrupt
+    (``except BaseException`` around a loop, or a ``gc`` callback that is running when the
+    ``KeyboardInterrupt`` arrives) keeps the kernel busy, and nbgrader then abandoned the whole
+    submission.  Here the kernel is restarted instead, every earlier cell but the abandoned ones is
+    run again without keeping its output (the state the later cells expect; the earlier cells'
+    outputs and verdicts stay as they were), the cell gets a ``CellTimeoutError`` (0 points if it is
+    a test cell) and the notebook goes on.  If the replay itself does not finish, the submission is
+    abandoned as before.
+    """
+
+    restart_timeout_message = Unicode(
+        "The cell did not finish within {timeout} s and the kernel did not respond to the interrupt; "
+        "the grader restarted the kernel, ran the earlier cells again and went on without this cell.",
+    ).tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._abandoned: set[int] = set()
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        try:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        except CellTimeoutError:
+            if cell_index in self._abandoned:
+                raise
+            self._abandoned.add(cell_index)
+            timeout = self._get_timeout(cell)
+            self.log.warning("cell %d kept the kernel busy past the interrupt: restarting the kernel "
+                             "and running the %d earlier cells again", cell_index, cell_index)
+            await ensure_async(self.km.restart_kernel(now=True))
+            await ensure_async(self.kc.wait_for_ready(timeout=self.startup_timeout))
+            for i, earlier in enumerate(self.nb.cells[:cell_index]):
+                if i not in self._abandoned and earlier.cell_type == "code" and earlier.source.strip():
+                    await self._run_quietly(earlier)
+            cell.outputs.append(nbformat.v4.new_output(
+                "error", ename="CellTimeoutError", evalue=self.restart_timeout_message.format(timeout=timeout),
+                traceback=["CellTimeoutError: " + self.restart_timeout_message.format(timeout=timeout)]))
+            return cell
+
+    execute_cell = run_sync(async_execute_cell)  # nbclient binds the synchronous name to its own
+
+    async def _run_quietly(self, cell) -> None:
+        """Run one earlier cell again in the new kernel; its output is not kept."""
+        msg_id = await ensure_async(self.kc.execute(cell.source, store_history=False, allow_stdin=False))
+        timeout = self._get_timeout(cell)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise CellTimeoutError.error_from_timeout_and_cell(
+                    "Cell execution timed out while the grader replayed the notebook", timeout, cell)
+            try:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=left if left is not None else 5))
+            except Empty:
+                if not await ensure_async(self.kc.is_alive()):
+                    raise DeadKernelError("Kernel died while the grader replayed the notebook") from None
+                continue
+            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                return

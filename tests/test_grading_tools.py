@@ -58,6 +58,15 @@ SUBMISSIONS = [
                fails=frozenset({"test_double"})),
     Submission("loops_forever", (Replace("double", "def double(x):\n    while True:\n        pass"),),
                fails=frozenset({"test_double"})),
+    # a loop that swallows the interrupt: the kernel is restarted and the earlier cells run again,
+    # so only that cell scores 0 (nbgrader alone abandoned the whole submission)
+    Submission("swallows_interrupt", (Replace("double", "def double(x):\n    while True:\n        try:\n"
+                                               "            while True:\n                pass\n"
+                                               "        except BaseException:\n            pass"),),
+               fails=frozenset({"test_double"})),
+    Submission("ignores_interrupt", (Replace("double", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                                              "def double(x):\n    while True:\n        pass"),),
+               fails=frozenset({"test_double"})),
     Submission("raises", (Replace("square", "def square(x):\n    raise RuntimeError('oops')"),),
                fails=frozenset({"test_square"})),
     # the grader puts a deleted test cell back (and runs it): a correct answer keeps its points
@@ -154,6 +163,17 @@ def test_regrading_is_idempotent(toy_course):
     again = json.loads(course(root, "scores", "00_toy", "--json").stdout)
     assert {s: next(iter(nbs.values())) for s, nbs in again.items()} == scores
     assert _gradebook_rows(root) == before, "re-grading added or lost gradebook rows"
+
+
+def test_a_cell_that_swallows_the_interrupt_costs_only_that_cell(toy_course):
+    root, proc, scores = toy_course
+    for name in ("swallows_interrupt", "ignores_interrupt"):
+        assert not any(v["needs_manual_grade"] for v in scores[name].values() if v["cell_type"] == "code"), \
+            (name, scores[name], proc.stderr[-6000:])
+        assert name not in proc.stderr.split("could not be graded")[-1], proc.stderr[-2000:]
+    course(root, "feedback", "00_toy", "--student", "swallows_interrupt")
+    text = html_text(root / "grading" / "feedback" / "swallows_interrupt" / "00_toy" / "toy.html")
+    assert "did not finish within the grader's time limit" in text
 
 
 def test_feedback_hides_hidden_code_but_reports_the_failure(toy_course):
