@@ -76,17 +76,24 @@ class _On(Preprocessor):
     enabled = Bool(True).tag(config=True)
 
 
+def source_notebook_for(source_directory: str, resources: dict):
+    """The course's source notebook of the submission being graded, or None when there is none."""
+    info = resources.get("nbgrader", {})
+    path = os.path.join(source_directory, info.get("assignment", ""), f"{info.get('notebook', '')}.ipynb")
+    if not source_directory or not os.path.isfile(path):
+        return None
+    return nbformat.read(path, as_version=4)
+
+
 class RestoreMissingCells(_On):
     """Re-insert the course cells missing from a submission, in the source notebook's order."""
 
     source_directory = Unicode("", help="the folder holding <assignment>/<notebook>.ipynb sources").tag(config=True)
 
     def preprocess(self, nb, resources):
-        info = resources.get("nbgrader", {})
-        path = os.path.join(self.source_directory, info.get("assignment", ""), f"{info.get('notebook', '')}.ipynb")
-        if not self.source_directory or not os.path.isfile(path):
+        source = source_notebook_for(self.source_directory, resources)
+        if source is None:
             return nb, resources
-        source = nbformat.read(path, as_version=4)
         present = {_meta(c).get("grade_id") for c in nb.cells if _meta(c).get("grade_id")}
         order = [c for c in source.cells if _meta(c).get("grade_id")]
         restored = []

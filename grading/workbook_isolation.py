@@ -6,7 +6,9 @@ the student's kernel:
 * :class:`SanitizeMetadata` (first step of sanitizing) keeps nbgrader's metadata only on the
   course's own cells: an added cell that claims a grade id the course does not have, or whose
   metadata nbgrader cannot read (``{"nbgrader": {}}`` made nbgrader abort the whole run), becomes
-  an ordinary student cell; a course cell whose metadata was damaged gets the source's back.
+  an ordinary student cell; a course cell whose metadata was damaged gets the source's back, and
+  every course cell gets the source's tags (a test cell tagged ``skip-execution`` is not run by
+  nbclient, and nbgrader scores a test cell without an error as full marks).
 * :class:`SnapshotKernelFolder` (before ``Execute``) records the folder the kernel will run in and
   the processes the grader already has.
 * :class:`RemoveKernelLeftovers` (right after ``Execute``, before anything is read or written)
@@ -63,16 +65,15 @@ class SanitizeMetadata(_On):
     source_directory = Unicode("", help="the folder holding <assignment>/<notebook>.ipynb sources").tag(config=True)
 
     def preprocess(self, nb, resources):
-        info = resources.get("nbgrader", {})
-        path = os.path.join(self.source_directory, info.get("assignment", ""), f"{info.get('notebook', '')}.ipynb")
-        if not self.source_directory or not os.path.isfile(path):
-            return nb, resources
         from nbgrader.nbgraderformat import MetadataValidator
+        from workbook_integrity import source_notebook_for
 
-        source = nbformat.read(path, as_version=4)
+        source = source_notebook_for(self.source_directory, resources)
+        if source is None:
+            return nb, resources
         known = {_meta(c)["grade_id"]: c for c in source.cells if _meta(c).get("grade_id")}
         validator = MetadataValidator()
-        stripped, repaired = [], []
+        stripped, repaired, retagged = [], [], []
         for i, cell in enumerate(nb.cells):
             if "nbgrader" not in cell.get("metadata", {}):
                 continue
@@ -87,11 +88,22 @@ class SanitizeMetadata(_On):
             except Exception:  # nbgrader's own error would abort the run for every student
                 cell.metadata["nbgrader"] = copy.deepcopy(known[grade_id].metadata["nbgrader"])
                 repaired.append(grade_id)
+            # the course's tags, not the student's: nbclient skips a cell tagged "skip-execution",
+            # and a test cell that does not run has no error, which nbgrader scores as full marks
+            tags = known[grade_id].metadata.get("tags")
+            if cell.metadata.get("tags") != tags:
+                retagged.append(grade_id)
+                if tags is None:
+                    del cell.metadata["tags"]
+                else:
+                    cell.metadata["tags"] = list(tags)
         if stripped:
             self.log.warning("Ignored the nbgrader metadata of %d cell(s) the course does not have: %s",
                              len(stripped), ", ".join(stripped))
         if repaired:
             self.log.warning("Restored the damaged nbgrader metadata of: %s", ", ".join(repaired))
+        if retagged:
+            self.log.warning("Gave the course's tags back to: %s", ", ".join(retagged))
         return nb, resources
 
 

@@ -115,6 +115,13 @@ class Insert:
 
 
 @dataclass(frozen=True)
+class Tag:
+    """Set the tags of cell ``cell`` (a student can edit any cell's metadata)."""
+    cell: str
+    tags: tuple
+
+
+@dataclass(frozen=True)
 class Submission:
     name: str
     changes: tuple = ()
@@ -151,6 +158,8 @@ def build_submission(release_nb, source_nb, sub: Submission):
             cell.source = change.source
         elif isinstance(change, Delete):
             nb.cells.remove(cell)
+        elif isinstance(change, Tag):
+            cell.metadata["tags"] = list(change.tags)
         elif isinstance(change, Insert):
             nb.cells.insert(nb.cells.index(cell) + 1,
                             nbformat.v4.new_code_cell(change.source, metadata=dict(change.metadata or {})))
