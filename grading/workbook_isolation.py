@@ -324,6 +324,10 @@ class ResilientExecute(Execute):
         super().__init__(*args, **kwargs)
         self._abandoned: set[int] = set()
 
+    def preprocess(self, nb, resources=None, km=None):
+        self._abandoned = set()  # one instance grades every notebook of a run
+        return super().preprocess(nb, resources, km=km)
+
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         try:
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
@@ -339,9 +343,9 @@ class ResilientExecute(Execute):
             for i, earlier in enumerate(self.nb.cells[:cell_index]):
                 if i not in self._abandoned and earlier.cell_type == "code" and earlier.source.strip():
                     await self._run_quietly(earlier)
+            message = self.restart_timeout_message.format(timeout=timeout)
             cell.outputs.append(nbformat.v4.new_output(
-                "error", ename="CellTimeoutError", evalue=self.restart_timeout_message.format(timeout=timeout),
-                traceback=["CellTimeoutError: " + self.restart_timeout_message.format(timeout=timeout)]))
+                "error", ename="CellTimeoutError", evalue=message, traceback=["CellTimeoutError: " + message]))
             return cell
 
     execute_cell = run_sync(async_execute_cell)  # nbclient binds the synchronous name to its own

@@ -235,7 +235,7 @@ def main(argv: list[str]) -> None:
     # The sandbox does not let the kernel list /proc, so ipykernel cannot look for its child
     # processes when it shuts down; the grader kills them (RemoveKernelLeftovers), so that search is
     # skipped instead of printing a traceback into every kernel's log.
-    process_children = app.kernel._process_children
+    process_children = getattr(app.kernel, "_process_children", None)  # private in ipykernel
 
     def _process_children():
         try:
@@ -243,7 +243,8 @@ def main(argv: list[str]) -> None:
         except PermissionError:
             return []
 
-    app.kernel._process_children = _process_children
+    if process_children is not None:
+        app.kernel._process_children = _process_children
     if guard:
         import course_utils.guard
 
