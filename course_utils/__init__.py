@@ -2,6 +2,10 @@
 
 Modules
 -------
+concepts
+    Concept checks graded after submission: ``check_answer_format`` validates only the
+    format of an answer (the same output for a right and a wrong one); ``grade_answer``
+    compares it with the key in the hidden tests.
 checks
     Comparisons for graded cells that explain what is wrong
     (``check_array``, ``check_scalar``, ``check_shape``, ``check_grads``,
@@ -45,6 +49,7 @@ from .checks import (
     check_vectorized,
     rel_error,
 )
+from .concepts import check_answer_format, grade_answer
 from .data import (
     blobs,
     gaussian_ring,
@@ -78,6 +83,8 @@ __all__ = [
     "check_tensor",
     "check_vectorized",
     "check_unmodified",
+    "check_answer_format",
+    "grade_answer",
     "eval_numerical_gradient",
     "eval_numerical_gradient_array",
     "grad_check_sparse",

@@ -53,9 +53,25 @@ c.ZipCollectApp.collector_plugin = "workbook_collect.LmsCollector"
 # or the Assignments tab of JupyterLab.  The folder must exist and be writable by everyone.
 c.Exchange.root = os.environ.get("WORKBOOK_EXCHANGE", "/usr/local/share/nbgrader/exchange")
 
-# Student stubs.
+# Student stubs.  A concept check's answer cell (grade id ``answer_<name>``) gets
+# ``answer_<name> = None  # YOUR ANSWER HERE`` instead, so an unanswered notebook still runs
+# top to bottom (workbook_concepts.AnswerStubs; nbgrader's list otherwise unchanged).
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+c.GenerateAssignment.preprocessors = [
+    "nbgrader.preprocessors.IncludeHeaderFooter",
+    "nbgrader.preprocessors.InstantiateTests",
+    "nbgrader.preprocessors.LockCells",
+    "workbook_concepts.AnswerStubs",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.CheckCellMetadata",
+    "nbgrader.preprocessors.ComputeChecksums",
+    "nbgrader.preprocessors.SaveCells",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "nbgrader.preprocessors.ClearMarkScheme",
+    "nbgrader.preprocessors.ComputeChecksums",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 # Autograding: each cell gets two minutes (the longest cell, training the
 # network, takes a few seconds); a cell that exceeds it is interrupted and

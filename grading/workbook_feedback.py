@@ -19,6 +19,11 @@ included), an exception message can carry any text the student's code chose.  So
   anyway), and the exception's type when it is one of the ordinary ones.  The score next to it
   comes from the gradebook.
 
+* **concept checks** (test cells ``concept_<name>``, see ``workbook_concepts.py``): a right answer
+  says so; a wrong one says so and shows the explanation written next to the key in the course's
+  own source (the key's code is not shown); a missing or badly formatted answer is named with the
+  format asked for.  A table at the top lists every concept check and whether it was right.
+
 A failing visible check's full diagnosis is one run of that cell away in the student's own
 notebook, where the check prints it; the feedback says so instead of copying the graded run's text.
 """
@@ -29,6 +34,9 @@ import re
 import nbformat
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool, Unicode
+
+from course_utils.concepts import describe_format
+from workbook_concepts import is_concept_cell, parse_concept_cell
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _CELL_FRAME = re.compile(r"(?:Cell In\s*\[\d*\]|<ipython-input-[^>]*>|Input In \[\d*\]),?\s*(?:line|in <cell line:)\s*(\d+)")
@@ -92,6 +100,13 @@ def verdict(source: str, error: dict, ranges) -> str:
     return f"This cell failed{kind} -- run it in your notebook to see its message."
 
 
+def _concept_summary(results) -> str:
+    right = sum(1 for _, verdict_ in results if verdict_ == "right")
+    rows = "\n".join(f"| `{name}` | {verdict_} |" for name, verdict_ in results)
+    return (f"**Concept checks: {right} of {len(results)} right.** A wrong answer's explanation is shown "
+            f"under its check below.\n\n| concept check | your answer |\n|---|---|\n{rows}")
+
+
 class TrustedFeedback(Preprocessor):
     """Rebuild each cell of the feedback from trusted parts (see the module docstring)."""
 
@@ -116,6 +131,8 @@ class TrustedFeedback(Preprocessor):
     def preprocess(self, nb, resources):
         from workbook_integrity import LimitOutputSize
 
+        concept_results = []
+
         submitted = self._submitted(resources)
         used: set[int] = set()
         limit = LimitOutputSize(parent=self)
@@ -136,13 +153,50 @@ class TrustedFeedback(Preprocessor):
                 continue
             meta = _meta(cell)
             if meta.get("grade") and not meta.get("solution"):
-                self._test_cell(cell)
+                if is_concept_cell(cell):
+                    concept_results.append(self._concept_cell(cell))
+                else:
+                    self._test_cell(cell)
                 continue
             match = outputs_as_submitted(cell)
             cell.outputs = copy.deepcopy(match.get("outputs", [])) if match is not None else []
             cell.execution_count = match.get("execution_count") if match is not None else None
             limit.preprocess_cell(cell, resources, index)
+        if concept_results:
+            nb.cells.insert(0, nbformat.v4.new_markdown_cell(_concept_summary(concept_results)))
         return nb, resources
+
+    def _concept_cell(self, cell):
+        """A concept check's verdict: right, wrong (with the explanation), or not in the format asked for."""
+        info = parse_concept_cell(cell.source) or {}
+        name = info.get("name") if isinstance(info.get("name"), str) else _meta(cell).get("grade_id", "")
+        ranges = _hidden_line_ranges(cell.source, self.begin_test_delimeter, self.end_test_delimeter)
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        self._test_cell(cell)  # the code without the hidden part, and the generic verdict
+        if not errors:
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"✓ {name}: right.\n")]
+            return name, "right"
+        line = _failing_cell_line(errors[0].get("traceback", []) or [])
+        in_hidden = line is not None and any(a <= line <= b for a, b in ranges)
+        if in_hidden:
+            explanation = info.get("explanation") or "(no explanation was written for this check)"
+            message = f"{name} is not right. The explanation:"
+            cell.outputs = [
+                nbformat.v4.new_output("error", ename="WrongAnswer", evalue=message,
+                                       traceback=[f"WrongAnswer: {message}"]),
+                nbformat.v4.new_output("display_data", data={"text/markdown": explanation,
+                                                             "text/plain": explanation}),
+            ]
+            return name, "wrong"
+        try:
+            fmt = describe_format(info.get("kind"), info.get("options"), info.get("low"), info.get("high"))
+        except (TypeError, ValueError):
+            fmt = "the format the question asks for"
+        message = (f"{name} was not graded: the answer is missing or not {fmt}. Run this cell in your "
+                   "notebook to see what to change.")
+        cell.outputs = [nbformat.v4.new_output("error", ename="AnswerFormat", evalue=message,
+                                               traceback=[f"AnswerFormat: {message}"])]
+        return name, "missing or not in the format asked for"
 
     def _test_cell(self, cell):
         ranges = _hidden_line_ranges(cell.source, self.begin_test_delimeter, self.end_test_delimeter)

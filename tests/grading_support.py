@@ -255,3 +255,44 @@ def html_text(path: Path) -> str:
     raw = path.read_text(encoding="utf-8")
     body = re.sub(r"<style.*?</style>|<script.*?</script>", "", raw, flags=re.S)
     return html.unescape(re.sub(r"<[^>]+>", "", body))
+
+
+# ---------------------------------------------------------------- concept checks
+def wrong_answer(info: dict):
+    """A valid answer that is not the key (``info``: ``workbook_concepts.parse_concept_cell``)."""
+    kind, key, options = info["kind"], info["key"], info.get("options") or ""
+    if kind == "choice":
+        return next(o for o in options if o != key.strip().upper())
+    if kind == "choices":
+        return set(frozenset(key) ^ {options[0]})  # one option toggled
+    low, high = info.get("low"), info.get("high")
+    step = max(1.0, 10 * float(info.get("tol") or 0), abs(float(key)) * 0.5)
+    for candidate in (key + step, key - step, key + step / 4, key - step / 4, low, high):
+        if candidate is None or abs(candidate - key) <= float(info.get("tol") or 0):
+            continue
+        if (low is None or candidate >= low) and (high is None or candidate <= high):
+            return int(round(candidate)) if kind == "integer" else float(candidate)
+    raise ValueError(f"no wrong answer in range for {info['name']}")
+
+
+def bad_format_answer(info: dict):
+    """An answer in the wrong format for the check (a number for letters, text for a number)."""
+    return 7.5 if info["kind"] in ("choice", "choices") else "forty-two"
+
+
+def concept_submissions(source_nb) -> list:
+    """Two generic fixtures for a notebook with concept checks: every answer wrong (valid format),
+    and every answer in the wrong format.  Each loses exactly the concept checks' points."""
+    import sys as _sys
+    _sys.path.insert(0, str(REPO / "grading"))
+    from workbook_concepts import parse_concept_cell
+
+    infos = [parse_concept_cell(c.source) for c in source_nb.cells
+             if c.cell_type == "code" and nbgrader_meta(c).get("grade_id", "").startswith("concept_")]
+    if not infos:
+        return []
+    cells = frozenset("concept_" + i["name"][len("answer_"):] for i in infos)
+    wrong = tuple(Replace(i["name"], f"{i['name']} = {wrong_answer(i)!r}") for i in infos)
+    bad = tuple(Replace(i["name"], f"{i['name']} = {bad_format_answer(i)!r}") for i in infos)
+    return [Submission("concepts_all_wrong", wrong, cells, "every concept answer valid but wrong"),
+            Submission("concepts_bad_format", bad, cells, "every concept answer in the wrong format")]

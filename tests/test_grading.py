@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from grading_support import (HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, SOLUTION_END, assignments,
-                             Submission, autograded_cells, course, grade_submissions,
+from grading_support import (HIDDEN_BEGIN, HIDDEN_END, REPO, SOLUTION_BEGIN, SOLUTION_END, assignments,
+                             Submission, autograded_cells, concept_submissions, course, grade_submissions,
                              hidden_test_lines, html_text, nbgrader_meta, solution_lines,
                              source_notebook)
 
@@ -54,7 +54,9 @@ def graded_through(assignment: str) -> dict[str, set[str]]:
 
 
 def all_submissions(assignment: str) -> list[Submission]:
-    return [Submission("reference"), Submission("blank", blank=True), *load_fixtures(assignment)]
+    _, source = source_notebook(assignment)
+    return [Submission("reference"), Submission("blank", blank=True), *load_fixtures(assignment),
+            *concept_submissions(source)]
 
 
 CASES = [(a, s.name) for a in ASSIGNMENTS if (FIXTURES / f"{a}.py").exists()
@@ -69,8 +71,9 @@ def test_every_assignment_has_a_fixture_set():
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_fixture_set_covers_every_graded_function(assignment):
     _, nb = source_notebook(assignment)
-    functions = [nbgrader_meta(c)["grade_id"] for c in nb.cells
-                 if nbgrader_meta(c).get("solution") and c.cell_type == "code"]
+    functions = [nbgrader_meta(c)["grade_id"] for c in nb.cells  # concept answers: concept_submissions
+                 if nbgrader_meta(c).get("solution") and c.cell_type == "code"
+                 and not nbgrader_meta(c)["grade_id"].startswith("answer_")]
     tests = autograded_cells(nb)
     subs = load_fixtures(assignment)
     through = graded_through(assignment)
@@ -123,9 +126,13 @@ def test_release_has_no_solutions_and_no_hidden_tests(graded, assignment):
     # every answer cell is a stub, every written answer is blank
     for cell in release.cells:
         meta = nbgrader_meta(cell)
-        if meta.get("solution"):
+        if meta.get("solution") and meta["grade_id"].startswith("answer_"):  # a concept check's answer
+            assert cell.source.strip().endswith(f"{meta['grade_id']} = None  # YOUR ANSWER HERE"), meta["grade_id"]
+        elif meta.get("solution"):
             stub = "raise NotImplementedError" if cell.cell_type == "code" else "YOUR ANSWER HERE"
             assert stub in cell.source, f"answer cell {meta['grade_id']} is not a stub"
+    for cell in release.cells:  # no concept key, explanation or grading call in the release
+        assert "grade_answer(" not in cell.source.replace("check_answer_format, grade_answer", ""), cell.source[:200]
 
 
 def _occurs_outside(source_nb, line: str, begins: tuple, ends: tuple) -> bool:
@@ -185,10 +192,18 @@ def test_buggy_submission_loses_exactly_its_points(graded, assignment, name):
     assert not should_pass, f"{name} ({sub.why}) lost points it should keep: {should_pass}"
 
 
+def _explanations(source) -> set[str]:
+    """The lines of the concept checks' explanations, which the feedback shows by design."""
+    import sys
+    sys.path.insert(0, str(REPO / "grading"))
+    from workbook_concepts import explanation_lines
+    return set().union(*[explanation_lines(c.source) for c in source.cells if c.cell_type == "code"])
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_feedback_shows_results_but_no_hidden_tests(graded, assignment):
     _, source = source_notebook(assignment)
-    hidden = hidden_test_lines(source)
+    hidden = [ln for ln in hidden_test_lines(source) if ln not in _explanations(source)]
     assert hidden, "the assignment has no hidden tests"
     root = graded[assignment]["roots"][0]
     course(root, "feedback", assignment)
@@ -203,6 +218,32 @@ def test_feedback_shows_results_but_no_hidden_tests(graded, assignment):
     # a failing submission's feedback says what went wrong
     failing = [p for p in pages if p.parent.parent.name not in ("reference", "blank")]
     assert any("Error" in html_text(p) for p in failing)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_concept_feedback_explains_the_wrong_answers(graded, assignment):
+    """All-wrong and badly formatted concept answers lose exactly the concept points, and the
+    all-wrong submission's feedback names every concept check with its explanation."""
+    _, source = source_notebook(assignment)
+    subs = {s.name: s for s in concept_submissions(source)}
+    if not subs:
+        pytest.skip(f"{assignment} has no concept checks yet")
+    import sys
+    sys.path.insert(0, str(REPO / "grading"))
+    from workbook_concepts import parse_concept_cell
+    expected = autograded_cells(source)
+    for name, sub in subs.items():
+        got = graded[assignment]["scores"][name]
+        assert {k for k in expected if got.get(k) == 0} == set(sub.fails), (name, got)
+    root = graded[assignment]["roots"][0]
+    course(root, "feedback", assignment, "--student", "concepts_all_wrong")
+    page = html_text(next((root / "grading" / "feedback" / "concepts_all_wrong").rglob("*.html")))
+    infos = [parse_concept_cell(c.source) for c in source.cells if nbgrader_meta(c).get("grade_id", "").startswith("concept_")]
+    assert f"Concept checks: 0 of {len(infos)} right" in page
+    for info in infos:
+        assert f"{info['name']} is not right" in page
+        words = "".join(ch for ch in info["explanation"] if ch.isalnum())[:40]
+        assert words in "".join(ch for ch in page if ch.isalnum()), f"{info['name']}: explanation not in feedback"
 
 
 def _log(graded, assignment) -> str:
