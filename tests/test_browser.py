@@ -8,7 +8,8 @@ student would (a stub's error does not stop the rest).  For each notebook it che
 
 * the nbgrader extension's toolbar (the *Validate* button) is there,
 * the widgets render (widget views appear, never "Error displaying widget"),
-* as released, the only errors are the stubs' ``NotImplementedError``;
+* as released, the only errors are the stubs' ``NotImplementedError`` and one ``CheckFailure``
+  per unanswered concept check;
 * completed, no cell errs, the plots appear (rendered images) and the widgets appear.
 
 Screenshots (the top of each notebook and its first plot) are kept in
@@ -191,8 +192,15 @@ def test_student_runs_every_cell_in_jupyterlab(lab, browser, assignment, variant
     if result["widgets"]:
         assert rendered_widgets >= 1, f"{result['widgets']} widget outputs but no widget view rendered"
     if variant == "release":
-        assert result["errors"] and set(result["errors"]) == {"NotImplementedError"}, (
+        # the stubs raise NotImplementedError; an unanswered concept check says so with a CheckFailure
+        _, source = source_notebook(assignment)
+        concepts = sum(1 for c in source.cells
+                       if c.get("metadata", {}).get("nbgrader", {}).get("grade_id", "").startswith("concept_"))
+        assert "NotImplementedError" in result["errors"] and \
+            set(result["errors"]) <= {"NotImplementedError", "CheckFailure"}, (
             f"errors other than the stubs' NotImplementedError: {result['errors']}")
+        assert result["errors"].count("CheckFailure") == concepts, (
+            f"{result['errors'].count('CheckFailure')} CheckFailures for {concepts} unanswered concept checks")
     else:
         assert result["errors"] == [], f"the completed notebook raised {result['errors']}"
         assert result["images"] >= 1 and rendered_images >= 1, (

@@ -250,3 +250,53 @@ def test_long_plotting_cells_are_collapsed(assignment):
                 and not cell.metadata.get("jupyter", {}).get("source_hidden"):
             open_cells.append(_grade_id(cell) or cell.get("id"))
     assert not open_cells, f"plotting cells longer than {PLOT_LINES} lines shown in full: {open_cells}"
+
+
+# ---------------------------------------------------------------- the question sheet's coverage table
+COVERAGE = REPO / "notebooks" / "QUESTION_SHEET_COVERAGE.md"
+SHEET_QUESTIONS = 285
+
+
+def _coverage_rows():
+    rows = {}
+    for line in COVERAGE.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].isdigit():
+            n = int(cells[0])
+            assert n not in rows, f"question {n} listed twice"
+            rows[n] = cells
+    return rows
+
+
+def test_coverage_table_maps_every_question():
+    """Every question of the sheet is covered by a named cell of an assignment, or is out of scope
+    (or waits for a planned assignment) with the reason given."""
+    rows = _coverage_rows()
+    assert sorted(rows) == list(range(1, SHEET_QUESTIONS + 1)), "the table must list questions 1..285 once each"
+    folders = sorted(p.name for p in (REPO / "notebooks").iterdir() if p.is_dir())  # all, whatever is selected
+    ids = {a: {_grade_id(c) for c in source_notebook(a)[1].cells} for a in folders}
+    bad = []
+    for n, (_, _, question, covered, note) in rows.items():
+        assert question, f"question {n} has no text"
+        if covered.startswith(("out of scope", "planned")):
+            if not note:
+                bad.append((n, "no reason given"))
+            continue
+        for ref in [r.strip().strip("`") for r in covered.split(",") if r.strip()]:
+            assignment, _, cell = ref.partition(":")
+            if assignment not in ids:
+                bad.append((n, f"unknown assignment in {ref!r}"))
+            elif cell not in ids[assignment]:
+                bad.append((n, f"no cell {cell!r} in {assignment}"))
+    assert not bad, f"coverage rows that do not hold: {bad[:20]}"
+
+
+@v2
+def test_every_concept_check_is_in_the_coverage_table_or_topic_only(assignment):
+    """The table names only cells that exist (above); here: the concept checks it names are real
+    concept checks of a notebook that follows the pattern."""
+    text = COVERAGE.read_text(encoding="utf-8")
+    _, nb = source_notebook(assignment)
+    named = set(re.findall(rf"{assignment}:(concept_\w+)", text))
+    have = {_grade_id(c) for c in _concepts(nb)}
+    assert named <= have, f"the table names concept checks that are not in {assignment}: {named - have}"
