@@ -47,7 +47,6 @@ _int = _builtins.int
 _bool = _builtins.bool
 _len = _builtins.len
 _print = _builtins.print
-_sorted = _builtins.sorted
 _frozenset = _builtins.frozenset
 _isfinite = _math.isfinite
 _KINDS = ("choice", "choices", "number", "integer")

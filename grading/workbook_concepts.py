@@ -73,11 +73,9 @@ def _calls(tree, name):
 
 
 def _tree(source: str):
-    """The cell parsed, with the hidden-test delimiters blanked so that line numbers are kept."""
-    lines = ["" if ln.strip() in ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS") else ln
-             for ln in source.splitlines()]
+    """The whole cell parsed (the hidden-test delimiters are comments); None if it is not Python."""
     try:
-        return ast.parse(textwrap.dedent("\n".join(lines)))
+        return ast.parse(source)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
 
@@ -97,7 +95,7 @@ def parse_concept_cell(source: str) -> dict | None:
         return None
     info = {"name": _literal(fmt.args[0]) if fmt.args else None,
             "kind": None, "options": None, "low": None, "high": None,
-            "key": None, "tol": None, "explanation": None, "explanation_span": None}
+            "key": None, "tol": None, "explanation": None}
     for kw in fmt.keywords:
         if kw.arg in ("kind", "options", "low", "high"):
             info[kw.arg] = _literal(kw.value)
@@ -110,7 +108,6 @@ def parse_concept_cell(source: str) -> dict | None:
                 text = _literal(kw.value)
                 if isinstance(text, str):
                     info["explanation"] = textwrap.dedent(text).strip()
-                    info["explanation_span"] = (kw.value.lineno, kw.value.end_lineno)
             elif kw.arg == "tol":
                 info["tol"] = _literal(kw.value)
     return info

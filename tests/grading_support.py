@@ -24,6 +24,8 @@ from pathlib import Path
 import nbformat
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "grading"))
+from workbook_concepts import explanation_lines, parse_concept_cell  # noqa: E402  (the grader's own reader)
 COURSE_CLI = REPO / "grading" / "course.py"
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -283,10 +285,6 @@ def bad_format_answer(info: dict):
 def concept_submissions(source_nb) -> list:
     """Two generic fixtures for a notebook with concept checks: every answer wrong (valid format),
     and every answer in the wrong format.  Each loses exactly the concept checks' points."""
-    import sys as _sys
-    _sys.path.insert(0, str(REPO / "grading"))
-    from workbook_concepts import parse_concept_cell
-
     infos = [parse_concept_cell(c.source) for c in source_nb.cells
              if c.cell_type == "code" and nbgrader_meta(c).get("grade_id", "").startswith("concept_")]
     if not infos:

@@ -4,7 +4,8 @@
   what to change, and prints exactly the same line for a right and a wrong answer;
 * ``grade_answer`` compares with the key (letters, sets all-or-nothing, numbers within ``tol``)
   and never puts the key in its message;
-* on a toy course: the release holds neither a key nor anything computed from one (the stubs are
+* on a toy course: an answer cell that rebinds ``grade_answer`` or answers with an object equal to
+  everything loses the point; the release holds neither a key nor anything computed from one (the stubs are
   ``answer_<name> = None``, the checksums are those of the visible cells), an unanswered notebook
   runs top to bottom, the reference scores full marks, all-wrong and badly formatted answers lose
   exactly the concept points, and the feedback names the wrong checks with their explanations
@@ -15,17 +16,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import sys
 
 import nbformat
 import pytest
 
 from course_utils import CheckFailure
 from course_utils.concepts import check_answer_format, describe_format, grade_answer, normalize_answer
-from grading_support import REPO, Replace, Submission, build_submission, course, html_text
+from grading_support import (Replace, Submission, build_submission, course, explanation_lines, html_text,
+                             parse_concept_cell)
 
-sys.path.insert(0, str(REPO / "grading"))
-from workbook_concepts import explanation_lines, parse_concept_cell  # noqa: E402
 
 
 def _out(fn, *args, **kwargs) -> str:
@@ -176,6 +175,17 @@ TOY_SUBMISSIONS = [
                frozenset(f"concept_{n}" for n in CONCEPTS)),
     Submission("bad_format", tuple(Replace(f"answer_{n}", f"answer_{n} = {v[5]}") for n, v in CONCEPTS.items()),
                frozenset(f"concept_{n}" for n in CONCEPTS)),
+    # the grader's guard puts back the names the course's cells bound, so a no-op grade_answer
+    # bound in an answer cell never runs in the check cell
+    Submission("rebinds_grade_answer", (Replace("answer_activation", "grade_answer = lambda *a, **k: None\n"
+                                                "answer_activation = 'A'"),),
+               frozenset({"concept_activation"})),
+    # an answer that claims to equal everything is not an answer of the format asked for
+    Submission("answer_equal_to_everything", (Replace("answer_activation", "class Every(str):\n"
+                                                      "    def __eq__(self, other):\n        return True\n"
+                                                      "    __hash__ = str.__hash__\n"
+                                                      "answer_activation = Every('A')"),),
+               frozenset({"concept_activation"})),
 ]
 
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from grading_support import (HIDDEN_BEGIN, HIDDEN_END, REPO, SOLUTION_BEGIN, SOLUTION_END, assignments,
-                             Submission, autograded_cells, concept_submissions, course, grade_submissions,
-                             hidden_test_lines, html_text, nbgrader_meta, solution_lines,
-                             source_notebook)
+from grading_support import (HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, SOLUTION_END, assignments,
+                             Submission, autograded_cells, concept_submissions, course, explanation_lines,
+                             grade_submissions, hidden_test_lines, html_text, nbgrader_meta,
+                             parse_concept_cell, solution_lines, source_notebook)
 
 pytestmark = pytest.mark.grading
 
@@ -194,9 +194,6 @@ def test_buggy_submission_loses_exactly_its_points(graded, assignment, name):
 
 def _explanations(source) -> set[str]:
     """The lines of the concept checks' explanations, which the feedback shows by design."""
-    import sys
-    sys.path.insert(0, str(REPO / "grading"))
-    from workbook_concepts import explanation_lines
     return set().union(*[explanation_lines(c.source) for c in source.cells if c.cell_type == "code"])
 
 
@@ -228,9 +225,6 @@ def test_concept_feedback_explains_the_wrong_answers(graded, assignment):
     subs = {s.name: s for s in concept_submissions(source)}
     if not subs:
         pytest.skip(f"{assignment} has no concept checks yet")
-    import sys
-    sys.path.insert(0, str(REPO / "grading"))
-    from workbook_concepts import parse_concept_cell
     expected = autograded_cells(source)
     for name, sub in subs.items():
         got = graded[assignment]["scores"][name]
