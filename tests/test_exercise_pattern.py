@@ -286,3 +286,29 @@ def test_coverage_table_maps_every_question():
             elif cell not in ids[assignment]:
                 bad.append((n, f"no cell {cell!r} in {assignment}"))
     assert not bad, f"coverage rows that do not hold: {bad[:20]}"
+
+
+def test_coverage_table_is_current():
+    """A row waits (``planned: <assignment>``) only for an assignment that does not exist yet, and the
+    summary table counts the rows as they are (by the first assignment a row names)."""
+    rows = _coverage_rows()
+    folders = {p.name for p in (REPO / "notebooks").iterdir() if p.is_dir()}
+    stale = [n for n, cells in rows.items()
+             if cells[3].startswith("planned") and cells[3].partition(":")[2].strip() in folders]
+    assert not stale, f"rows still planned for an assignment that exists: {stale}"
+    counted = {}
+    for cells in rows.values():
+        covered = cells[3]
+        if covered.startswith("out of scope"):
+            key = "out of scope"
+        elif covered.startswith("planned"):
+            key = "planned " + covered.partition(":")[2].strip()
+        else:
+            key = covered.split(",")[0].strip().strip("`").partition(":")[0]
+        counted[key] = counted.get(key, 0) + 1
+    summary = {}
+    for line in COVERAGE.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[1].isdigit():
+            summary[cells[0]] = int(cells[1])
+    assert summary == counted, f"summary table {summary} does not match the rows {counted}"
